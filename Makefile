@@ -2,7 +2,7 @@
 # `make demo` and `make test` create .venv when it is missing. torch==2.13.0 goes in first
 # (its CPU wheel is on local disk; any other torch spec would pull a multi-GB CUDA build).
 
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -11,9 +11,8 @@ export PYBAMM_DISABLE_TELEMETRY := true
 .PHONY: demo test test-slow bench install lint clean
 
 $(BIN)/python:
-	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python 3.11)"; exit 2; }
+	@$(PYTHON) -c "import sys; sys.exit(sys.version_info[:2] != (3, 11))" || { echo "interphase needs Python 3.11 (found $(PYTHON))"; exit 2; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet "torch==2.13.0"

@@ -79,6 +79,8 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DBAPI 
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Without this, INSERT OR REPLACE deletes rows without firing the immutability triggers.
+    cursor.execute("PRAGMA recursive_triggers=ON")
     cursor.close()
 
 

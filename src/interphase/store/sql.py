@@ -400,30 +400,34 @@ class Store:
             return [self._request(session, r) for r in rows]
 
     def claim_next_request(self, worker: str, sources: Iterable[str] | None = None,
-                           campaign: str | None = None, attempts: int = 50) -> StoredRequest | None:
+                           campaign: str | None = None) -> StoredRequest | None:
         """Claim the oldest queued request by compare-and-set.
 
         The UPDATE only succeeds while the row is still ``queued``, so two workers
-        can never both claim one request, on either back end.
+        can never both claim one request, on either back end. On PostgreSQL the
+        candidate is locked with ``FOR UPDATE SKIP LOCKED`` so concurrent workers pick
+        different rows; on SQLite ``BEGIN IMMEDIATE`` serialises claimers. A lost race
+        means another worker made progress, so the loop ends once the queue is empty.
 
         Args:
             worker: Name of the claiming worker (a channel, a process).
             sources: Only claim requests for these source names.
             campaign: Only claim requests of this campaign.
-            attempts: How many candidates to try when others win the race.
 
         Returns:
             The claimed request, or None when nothing is queued.
         """
         source_names = list(sources) if sources is not None else None
-        for _ in range(attempts):
+        while True:
             with self._session() as session:
                 query = select(RequestRow.id).where(RequestRow.status == RequestStatus.QUEUED.value)
                 if source_names is not None:
                     query = query.join(SourceRow).where(SourceRow.name.in_(source_names))
                 if campaign is not None:
                     query = query.join(CampaignRow).where(CampaignRow.name == campaign)
-                candidate = session.scalar(query.order_by(RequestRow.created_at, RequestRow.id).limit(1))
+                candidate = session.scalar(
+                    query.order_by(RequestRow.created_at, RequestRow.id).limit(1)
+                    .with_for_update(skip_locked=True, of=RequestRow))
                 if candidate is None:
                     return None
                 now = utc_now()
@@ -440,7 +444,6 @@ class Store:
                     assert row is not None
                     session.refresh(row)
                     return self._request(session, row)
-        return None
 
     def heartbeat(self, request_id: str, worker: str) -> None:
         """Mark a claimed request as still being worked on.
@@ -571,6 +574,24 @@ class Store:
             ).first()
             return None if row is None else (row[0], row[1])
 
+    def result_ids_for_keys(self, keys: Iterable[str]) -> dict[str, str]:
+        """Map each idempotency key the store already holds to its result id.
+
+        Args:
+            keys: Idempotency keys to look up.
+
+        Returns:
+            ``{key: result_id}`` for the keys found; keys not stored are absent.
+        """
+        unique = list(dict.fromkeys(keys))
+        found: dict[str, str] = {}
+        with self._session() as session:
+            for start in range(0, len(unique), 500):
+                rows = session.execute(select(ResultRow.idempotency_key, ResultRow.id).where(
+                    ResultRow.idempotency_key.in_(unique[start:start + 500])))
+                found.update({key: result_id for key, result_id in rows})
+        return found
+
     def get_result(self, result_id: str) -> StoredResult:
         """A result with its observations.
 
@@ -623,7 +644,7 @@ class Store:
                 superseded_by[old_id] = new_id
         designs = {d.id: d for d in session.scalars(select(DesignRow).where(
             DesignRow.id.in_({r.design_id for r in rows})))}
-        campaigns = dict(session.execute(select(CampaignRow.id, CampaignRow.name)).tuples().all())
+        campaigns = {row.id: row.name for row in session.execute(select(CampaignRow.id, CampaignRow.name))}
         sources = {s.id: s.name for s in session.scalars(select(SourceRow))}
         out = []
         for row in rows:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -15,6 +15,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -23,8 +24,33 @@ ID = String(32)
 HASH = String(64)
 
 
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps stored and returned as timezone-aware UTC on both back ends.
+
+    SQLite keeps no zone, so values are normalised to UTC on the way in and tagged
+    UTC on the way out.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("timestamps must be timezone-aware")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 class Base(DeclarativeBase):
     """Declarative base of every table."""
+
+    type_annotation_map = {datetime: UTCDateTime}
 
 
 class CampaignRow(Base):
@@ -34,7 +60,7 @@ class CampaignRow(Base):
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column()
 
 
 class DesignRow(Base):
@@ -46,7 +72,7 @@ class DesignRow(Base):
     values: Mapped[dict[str, Any]] = mapped_column(JSON)
     values_hash: Mapped[str] = mapped_column(HASH)
     label: Mapped[str | None] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column()
 
 
 class SourceRow(Base):
@@ -60,7 +86,7 @@ class SourceRow(Base):
     technique: Mapped[str] = mapped_column(String(30))
     fidelity: Mapped[int] = mapped_column(Integer)
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column()
 
 
 class RequestRow(Base):
@@ -77,9 +103,9 @@ class RequestRow(Base):
     payload_hash: Mapped[str] = mapped_column(HASH)
     status: Mapped[str] = mapped_column(String(20), index=True)
     claimed_by: Mapped[str | None] = mapped_column(String(200))
-    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    claimed_at: Mapped[datetime | None] = mapped_column()
+    heartbeat_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column()
 
 
 class ResultRow(Base):
@@ -106,7 +132,7 @@ class ResultRow(Base):
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     payload_hash: Mapped[str] = mapped_column(HASH)
     supersedes_id: Mapped[str | None] = mapped_column(ForeignKey("results.id"), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column()
 
 
 class ObservationRow(Base):
@@ -135,7 +161,7 @@ class ArtifactRow(Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     data: Mapped[bytes] = mapped_column(LargeBinary)
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column()
 
 
 class DecisionRow(Base):
@@ -148,7 +174,7 @@ class DecisionRow(Base):
     chosen: Mapped[dict[str, Any]] = mapped_column(JSON)
     runners_up: Mapped[list[Any]] = mapped_column(JSON)
     reason: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column()
 
 
 class StatusLogRow(Base):
@@ -161,7 +187,7 @@ class StatusLogRow(Base):
     entity_id: Mapped[str] = mapped_column(String(200), index=True)
     status: Mapped[str] = mapped_column(String(20))
     detail: Mapped[str] = mapped_column(Text)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column()
 
 
 IMMUTABLE_TABLES = ("results", "observations", "artifacts", "decisions", "status_log")

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests and the benchmarks: a throwaway PostgreSQL, record factories."""
