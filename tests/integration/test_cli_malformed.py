@@ -100,7 +100,7 @@ CASES: dict[str, Case] = {
         expected="variables.0.maximum: unknown field"),
     "config-lower-above-upper": create(
         campaign_yaml({"design_space.variables.0.lower": 50}),
-        expected="ambient_temperature.upper"),
+        expected="variables.0.upper: variable 'ambient_temperature'"),
     "config-unknown-unit": create(
         campaign_yaml({"design_space.variables.0.unit": "degFoo"}),
         expected="unknown unit 'degFoo'"),

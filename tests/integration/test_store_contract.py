@@ -314,9 +314,6 @@ def test_result_same_key_other_payload_conflicts(store: Store) -> None:
     assert dump(store) == before
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "submit_result compares only Result.payload_hash() for a reused key; the request, "
-    "campaign and superseded result are not part of it, so the earlier result comes back"))
 def test_result_key_reused_for_another_target_conflicts(store: Store) -> None:
     seeded = factories.seed_campaign(store)
     first_id, second_id = queue(store, seeded, 2)

@@ -21,6 +21,7 @@ class CampaignSpec(BaseModel):
         target: The (possibly partial) target.
         sources: Names of the sources the campaign may use.
         seed: Root seed of the campaign.
+
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -43,9 +44,13 @@ class CampaignSpec(BaseModel):
             except InvalidInputError as exc:
                 raise InvalidInputError(f"target.fixed.{name}", exc.problem) from None
         for name, (low, high) in self.target.design_bounds.items():
-            variable = self.design_space.variable(name)
-            if not hasattr(variable, "lower"):
-                raise InvalidInputError(f"target.design_bounds.{name}", "only numeric variables take bounds")
-            variable.coerce(low)
-            variable.coerce(high)
+            field = f"target.design_bounds.{name}"
+            try:
+                variable = self.design_space.variable(name)
+                if not hasattr(variable, "lower"):
+                    raise InvalidInputError(name, "only numeric variables take bounds")
+                variable.coerce(low)
+                variable.coerce(high)
+            except InvalidInputError as exc:
+                raise InvalidInputError(field, exc.problem) from None
         return self

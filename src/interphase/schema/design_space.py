@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from scipy.stats import qmc
 
 from interphase.schema.errors import InvalidInputError
 from interphase.schema.variables import (
@@ -28,6 +27,7 @@ class Design(BaseModel):
     Attributes:
         values: Variable name → value (float in SI, int, or category name).
         label: Optional human name, e.g. the cell's barcode.
+
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -86,6 +86,7 @@ class DesignSpace(BaseModel):
 
         Raises:
             InvalidInputError: If no variable has that name.
+
         """
         for variable in self.variables:
             if variable.name == name:
@@ -105,10 +106,12 @@ class DesignSpace(BaseModel):
         Raises:
             InvalidInputError: On an unknown name, a missing variable, a wrong type or
                 an out-of-bounds value. The message names the field and what is allowed.
+
         """
         if not isinstance(values, Mapping):
-            raise InvalidInputError("design", f"expected a mapping of variable → value, got {type(values).__name__}")
-        unknown = sorted(set(values) - set(self.names))
+            raise InvalidInputError(
+                "design", f"expected a mapping of variable → value, got {type(values).__name__}")
+        unknown = sorted(set(values) - set(self.names), key=repr)
         if unknown:
             raise InvalidInputError(
                 str(unknown[0]), f"unknown variable; expected one of {', '.join(self.names)}"
@@ -128,6 +131,7 @@ class DesignSpace(BaseModel):
 
         Returns:
             Array of shape ``n x d`` in [0, 1]; log-scaled variables are mapped in log10.
+
         """
         cube = np.empty((len(designs), self.dim), dtype=float)
         for row, design in enumerate(designs):
@@ -146,6 +150,7 @@ class DesignSpace(BaseModel):
 
         Raises:
             InvalidInputError: If ``cube`` does not have ``d`` columns.
+
         """
         array = np.atleast_2d(np.asarray(cube, dtype=float))
         if array.shape[1] != self.dim:
@@ -164,9 +169,12 @@ class DesignSpace(BaseModel):
 
         Returns:
             ``n`` designs that fill the space evenly.
+
         """
         if n < 1:
             raise InvalidInputError("n", f"must be at least 1, got {n}")
+        from scipy.stats import qmc  # half a second to import; only sampling needs it
+
         sampler = qmc.Sobol(d=self.dim, scramble=True, seed=seed)
         m = int(np.ceil(np.log2(n)))
         return self.from_unit_cube(sampler.random_base2(m)[:n])

@@ -9,6 +9,7 @@ class InterphaseError(Exception):
     Attributes:
         retryable: True when repeating the same call later may succeed
             (a busy database, a lost connection); False when it never will.
+
     """
 
     retryable: bool = False
@@ -22,6 +23,7 @@ class InvalidInputError(InterphaseError, ValueError):
     Args:
         field: Dotted path of the offending field, e.g. ``"variables.0.lower"``.
         problem: What is wrong and what would be accepted.
+
     """
 
     def __init__(self, field: str, problem: str) -> None:

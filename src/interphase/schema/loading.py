@@ -27,6 +27,7 @@ def parse_model(model: type[ModelT], data: Any, context: str = "") -> ModelT:
 
     Raises:
         InvalidInputError: Naming the first offending field and what is allowed.
+
     """
     try:
         return model.model_validate(data)
@@ -65,22 +66,40 @@ def _drop_union_tags(loc: tuple[Any, ...]) -> list[Any]:
     return kept
 
 
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """Every pydantic model inside an annotation (through unions, tuples, Annotated)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    for arg in getattr(annotation, "__args__", ()) + tuple(getattr(annotation, "__metadata__", ())):
+        found.extend(_models_in(arg))
+    origin = getattr(annotation, "__origin__", None)
+    if origin is not None and not getattr(annotation, "__args__", ()):
+        found.extend(_models_in(origin))
+    return found
+
+
 def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    """Field names of the (nested) model at ``loc``, best effort, for error messages."""
-    current: Any = model
+    """Field names of the (nested) model at ``loc``, best effort, for error messages.
+
+    Follows list indices and picks the member of a discriminated union whose ``kind``
+    matches the tag pydantic puts in the location.
+    """
+    candidates: list[type[BaseModel]] = [model]
     for part in loc:
-        if isinstance(part, int) or not (isinstance(current, type) and issubclass(current, BaseModel)):
+        if isinstance(part, int):
             continue
-        field = current.model_fields.get(str(part))
+        tagged = [c for c in candidates if getattr(c.model_fields.get("kind"), "default", None) == part]
+        if tagged:
+            candidates = tagged
+            continue
+        field = next((c.model_fields[str(part)] for c in candidates if str(part) in c.model_fields), None)
         if field is None:
-            break
-        annotation = field.annotation
-        args = getattr(annotation, "__args__", ())
-        nested = [a for a in (annotation, *args) if isinstance(a, type) and issubclass(a, BaseModel)]
-        current = nested[0] if nested else None
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
-    return []
+            return []
+        candidates = _models_in(field.annotation)
+        if not candidates:
+            return []
+    return list(candidates[0].model_fields) if len(candidates) == 1 else []
 
 
 def _join(prefix: str, field: str) -> str:
@@ -92,6 +111,7 @@ def read_structured_file(path: str | Path) -> Any:
 
     Raises:
         InvalidInputError: If the file is missing, unreadable or not valid YAML/JSON.
+
     """
     file = Path(path)
     if not file.is_file():
@@ -106,7 +126,8 @@ def read_structured_file(path: str | Path) -> Any:
         return yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         problem = str(exc).splitlines()[0]
-        raise InvalidInputError(str(path), f"not valid {'JSON' if file.suffix == '.json' else 'YAML'}: {problem}") from None
+        kind = "JSON" if file.suffix.lower() == ".json" else "YAML"
+        raise InvalidInputError(str(path), f"not valid {kind}: {problem}") from None
 
 
 def load_model_file(model: type[ModelT], path: str | Path) -> ModelT:

@@ -23,6 +23,7 @@ class Observable(BaseModel):
         unit_symbol: The symbol used to look the unit IRI up (``"Ah"``), if any.
         battinfo_key: Key into the BattINFO property map, or None if it has no class.
         description: One line for people.
+
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -109,6 +110,7 @@ class ObservableRegistry:
 
         Raises:
             InvalidInputError: If the name is already registered.
+
         """
         if observable.name in self._by_name:
             raise InvalidInputError("observable", f"{observable.name!r} is already registered")
@@ -119,6 +121,7 @@ class ObservableRegistry:
 
         Raises:
             InvalidInputError: If no observable has that name; the message lists them.
+
         """
         try:
             return self._by_name[name]

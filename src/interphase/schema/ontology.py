@@ -39,6 +39,7 @@ def property_iri(key: str | None) -> str | None:
 
     Raises:
         KeyError: If ``key`` is not in the curated map (a programming error).
+
     """
     return None if key is None else property_iris()[key][0]
 

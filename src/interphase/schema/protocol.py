@@ -37,13 +37,14 @@ class Protocol(BaseModel):
             "Discharge at 1C until 2.5 V"]``.
         n_cycles: How many times the cycle is repeated.
         ambient_temperature_k: Ambient (chamber) temperature in kelvin.
+
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     steps: tuple[str, ...] = Field(min_length=1)
     n_cycles: int = Field(ge=1, le=100_000)
-    ambient_temperature_k: float = Field(gt=150.0, lt=500.0)
+    ambient_temperature_k: float = Field(gt=150.0, lt=500.0, allow_inf_nan=False)
 
     @field_validator("steps")
     @classmethod

@@ -26,6 +26,7 @@ class Provenance(BaseModel):
         params_hash: SHA-256 of the canonical JSON of the run's inputs.
         package_versions: Installed versions of the packages that shaped the result.
         git_sha: Commit of the interphase checkout, when running from one.
+
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -47,6 +48,7 @@ class Provenance(BaseModel):
             source_version: Version of the source.
             params: The run's inputs (design, protocol, options); JSON-serialisable.
             seed: The seed, if the run used one.
+
         """
         return cls(
             source_name=source_name,

@@ -57,6 +57,7 @@ class Cost(BaseModel):
     Attributes:
         lab_hours: Channel time in hours.
         cpu_seconds: Compute time in seconds.
+
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -75,6 +76,7 @@ class SourceSpec(BaseModel):
         fidelity: Rank; higher is closer to the truth the campaign cares about.
         observables: Names of the observables it can produce.
         cost_model: Free-form description of the cost model's parameters.
+
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -89,8 +91,10 @@ class SourceSpec(BaseModel):
     @field_validator("observables")
     @classmethod
     def _known(cls, names: tuple[str, ...]) -> tuple[str, ...]:
-        for name in names:
-            OBSERVABLES.get(name)
+        for index, name in enumerate(names):
+            if name not in OBSERVABLES:
+                raise InvalidInputError(
+                    str(index), f"unknown observable {name!r}; known: {', '.join(OBSERVABLES.names)}")
         return names
 
 
@@ -104,6 +108,7 @@ class Observation(BaseModel):
         value: The value in the observable's canonical unit.
         std: Standard deviation of the value, if known, same unit.
         unit: The unit of ``value`` (must equal the observable's canonical unit).
+
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -143,6 +148,7 @@ class Request(BaseModel):
         protocol: The protocol to run.
         seed: Seed the source must use.
         idempotency_key: Repeating a create with this key returns the same request.
+
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -174,6 +180,7 @@ class Result(BaseModel):
         cost: What the run actually cost.
         cycles_run: Cycles completed (a stopped or failed test keeps its prefix).
         metadata: Anything else worth keeping (file names, instrument ids).
+
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)

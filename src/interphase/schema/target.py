@@ -20,6 +20,7 @@ class ObservableBound(BaseModel):
             None means the last index of the horizon.
         lower: Minimum acceptable value, canonical unit.
         upper: Maximum acceptable value, canonical unit.
+
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -72,6 +73,7 @@ class TargetSpec(BaseModel):
         objectives: Observables to optimise.
         fixed: Design variables held at a value (SI, or a quantity string).
         design_bounds: Narrower [lower, upper] for design variables, SI.
+
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -87,5 +89,6 @@ class TargetSpec(BaseModel):
             raise InvalidInputError("target", "give at least one bound or one objective")
         for name, (low, high) in self.design_bounds.items():
             if not low < high:
-                raise InvalidInputError(f"design_bounds.{name}", f"lower ({low:g}) must be below upper ({high:g})")
+                raise InvalidInputError(
+                    f"design_bounds.{name}", f"lower ({low:g}) must be below upper ({high:g})")
         return self

@@ -6,6 +6,8 @@ quantities from different registries cannot be combined.
 
 from __future__ import annotations
 
+import math
+import re
 from functools import lru_cache
 
 import pint
@@ -23,6 +25,26 @@ _PREFERRED_SI = (
 )
 
 
+# pint evaluates powers while parsing, so "9**9**9 K" would compute for ever. Unit text from
+# a user's file may hold only exponents that are plain, small number literals ("m**2",
+# "m^-3"); magnitudes are read with float(), never by pint.
+_POWER_OPERATOR = re.compile(r"\*\*|\^")
+_PLAIN_EXPONENT = re.compile(
+    r"\s*(\(\s*[+-]?\d{1,2}(\.\d+)?\s*\)|[+-]?\d{1,2}(\.\d+)?)(?![\d_.eE(])(?!\s*(\*\*|\^))")
+_LEADING_NUMBER = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(?![\d_])\s*(.*)$")
+MAX_TEXT_LENGTH = 200
+
+
+def _check_safe(text: str, field: str) -> None:
+    """Reject unit text whose exponents are not plain small literals, before pint sees it."""
+    if len(text) > MAX_TEXT_LENGTH:
+        raise InvalidInputError(field, f"text longer than {MAX_TEXT_LENGTH} characters")
+    for match in _POWER_OPERATOR.finditer(text):
+        if not _PLAIN_EXPONENT.match(text, match.end()):
+            raise InvalidInputError(
+                field, f"exponents in {text!r} must be plain numbers below 100, e.g. m**2 or m^-3")
+
+
 @lru_cache(maxsize=512)
 def parse_unit(unit: str, field: str = "unit") -> pint.Unit:
     """Parse a unit string such as ``"degC"``, ``"m**2/s"`` or ``"mol/m**3"``.
@@ -36,15 +58,18 @@ def parse_unit(unit: str, field: str = "unit") -> pint.Unit:
 
     Raises:
         InvalidInputError: If pint cannot parse the text.
+
     """
+    if not isinstance(unit, str):
+        raise InvalidInputError(field, f"expected a unit as text, got {unit!r}")
     text = unit.strip()
     if text in ("", "1", "-"):
         return UREG.dimensionless
+    _check_safe(text, field)
     try:
         return UREG.Unit(text)
-    except (pint.errors.UndefinedUnitError, pint.errors.DefinitionSyntaxError, ValueError,
-            AttributeError, TypeError) as exc:
-        raise InvalidInputError(field, f"unknown unit {unit!r} ({exc})") from None
+    except Exception as exc:  # pint raises many unrelated types (TokenError, ZeroDivision...)
+        raise InvalidInputError(field, f"unknown unit {unit!r} ({type(exc).__name__}: {exc})") from None
 
 
 def si_unit_of(unit: str, field: str = "unit") -> str:
@@ -56,6 +81,7 @@ def si_unit_of(unit: str, field: str = "unit") -> str:
 
     Returns:
         The SI unit in pint's compact form, e.g. ``"kelvin"`` or ``"siemens / meter"``.
+
     """
     parsed = parse_unit(unit, field)
     if parsed.dimensionless:
@@ -78,6 +104,7 @@ def to_si(value: float, unit: str, field: str = "value") -> float:
 
     Returns:
         The value in SI base units.
+
     """
     return convert(value, unit, si_unit_of(unit, field) or "1", field)
 
@@ -92,6 +119,7 @@ def from_si(value_si: float, unit: str, field: str = "value") -> float:
 
     Returns:
         The value in ``unit``.
+
     """
     return convert(value_si, si_unit_of(unit, field) or "1", unit, field)
 
@@ -110,6 +138,7 @@ def convert(value: float, from_unit: str, to_unit: str, field: str = "value") ->
 
     Raises:
         InvalidInputError: If the units have different dimensions.
+
     """
     try:
         return float(
@@ -119,6 +148,8 @@ def convert(value: float, from_unit: str, to_unit: str, field: str = "value") ->
         raise InvalidInputError(
             field, f"unit {from_unit!r} cannot be converted to {to_unit!r}"
         ) from None
+    except OverflowError:
+        raise InvalidInputError(field, f"{value!r} {from_unit} is too large to convert") from None
 
 
 def quantity_to_si(text: str, si_unit: str, field: str = "value") -> float:
@@ -134,16 +165,22 @@ def quantity_to_si(text: str, si_unit: str, field: str = "value") -> float:
 
     Raises:
         InvalidInputError: If the text is not a quantity or has the wrong dimension.
+
     """
+    match = _LEADING_NUMBER.match(text)
+    if match is None or match.group(2).startswith(("*", "^", "/")):
+        raise InvalidInputError(
+            field, f"cannot read {text!r} as a number with a unit; write e.g. '25 degC' or '1.5e-21 m**2/s'")
+    magnitude, unit_text = float(match.group(1)), match.group(2)
     try:
-        quantity = UREG.Quantity(text)
-    except Exception:  # pint raises many unrelated types on garbage input
-        raise InvalidInputError(field, f"cannot read {text!r} as a number with a unit") from None
-    if isinstance(quantity, int | float):
-        return float(quantity)
-    try:
-        return float(quantity.to(parse_unit(si_unit or "1", field)).magnitude)
+        quantity = UREG.Quantity(magnitude, parse_unit(unit_text, field))
+        value = float(quantity.to(parse_unit(si_unit or "1", field)).magnitude)
     except pint.errors.DimensionalityError:
         raise InvalidInputError(
             field, f"{text!r} has the wrong dimension; expected a value in {si_unit or 'dimensionless'}"
         ) from None
+    except (OverflowError, TypeError, ValueError):
+        raise InvalidInputError(field, f"cannot read {text!r} as a finite number with a unit") from None
+    if not math.isfinite(value):
+        raise InvalidInputError(field, f"{text!r} is not a finite number")
+    return value

@@ -8,6 +8,7 @@ declared unit is kept for display.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -16,6 +17,14 @@ from interphase.schema.errors import InvalidInputError
 from interphase.schema.units import from_si, quantity_to_si, si_unit_of, to_si
 
 _NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-\. \[\]/]*$"
+
+
+def _finite_float(value: numbers.Real, field: str) -> float:
+    """``float(value)``, turning an overflow (a huge int) into a clear error."""
+    try:
+        return float(value)
+    except OverflowError:
+        raise InvalidInputError(field, f"{value!r} is too large to be a number here") from None
 
 
 class _VariableBase(BaseModel):
@@ -34,6 +43,7 @@ class ContinuousVariable(_VariableBase):
         unit: The unit the bounds were declared in (pint syntax).
         si_unit: The SI unit values are stored in (filled in on validation).
         log_scale: Map to the unit cube through log10; needs ``lower > 0``.
+
     """
 
     kind: Literal["continuous"] = "continuous"
@@ -46,30 +56,37 @@ class ContinuousVariable(_VariableBase):
     @model_validator(mode="before")
     @classmethod
     def _convert_to_si(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or data.get("si_unit") or not data.get("unit"):
+        if not isinstance(data, dict) or not data.get("unit"):
             return data
-        name = data.get("name", "?")
+        expected_si = si_unit_of(str(data["unit"]), "unit") or "1"
+        if data.get("si_unit"):
+            # Already converted (a stored space read back): the two units must agree.
+            if data["si_unit"] != expected_si:
+                raise InvalidInputError(
+                    "si_unit", f"{data['si_unit']!r} does not match unit {data['unit']!r} "
+                    f"(its SI unit is {expected_si!r}); leave si_unit out")
+            return data
         converted = dict(data)
-        converted["si_unit"] = si_unit_of(str(data["unit"]), f"{name}.unit") or "1"
+        converted["si_unit"] = expected_si
         for key in ("lower", "upper"):
             value = data.get(key)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                converted[key] = to_si(float(value), str(data["unit"]), f"{name}.{key}")
+            if isinstance(value, numbers.Real) and not isinstance(value, bool):
+                converted[key] = to_si(_finite_float(value, key), str(data["unit"]), key)
         return converted
 
     @model_validator(mode="after")
     def _check_bounds(self) -> ContinuousVariable:
         if not (math.isfinite(self.lower) and math.isfinite(self.upper)):
-            raise InvalidInputError(f"{self.name}.lower", "bounds must be finite numbers")
+            raise InvalidInputError("lower", f"variable {self.name!r}: bounds must be finite numbers")
         if not self.lower < self.upper:
             raise InvalidInputError(
-                f"{self.name}.upper",
-                f"upper ({self.upper:g} {self.si_unit}) must be greater than lower "
-                f"({self.lower:g} {self.si_unit}), both in SI",
+                "upper",
+                f"variable {self.name!r}: upper ({self.upper:g} {self.si_unit}) must be greater "
+                f"than lower ({self.lower:g} {self.si_unit}), both in SI",
             )
         if self.log_scale and self.lower <= 0:
             raise InvalidInputError(
-                f"{self.name}.lower", f"log_scale needs lower > 0, got {self.lower:g}"
+                "lower", f"variable {self.name!r}: log_scale needs lower > 0, got {self.lower:g}"
             )
         return self
 
@@ -90,12 +107,13 @@ class ContinuousVariable(_VariableBase):
 
         Raises:
             InvalidInputError: If the value is not a finite number in bounds.
+
         """
         if isinstance(value, str):
             value = quantity_to_si(value, self.si_unit, self.name)
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise InvalidInputError(self.name, f"expected a number in {self.allowed()}, got {value!r}")
-        number = float(value)
+        number = _finite_float(value, self.name)
         tolerance = 1e-12 * max(abs(self.lower), abs(self.upper))
         if not math.isfinite(number) or not (
             self.lower - tolerance <= number <= self.upper + tolerance
@@ -116,7 +134,7 @@ class ContinuousVariable(_VariableBase):
         if self.log_scale:
             low, high = math.log10(self.lower), math.log10(self.upper)
             return min(max(10 ** (low + u * (high - low)), self.lower), self.upper)
-        return self.lower + u * (self.upper - self.lower)
+        return min(max(self.lower + u * (self.upper - self.lower), self.lower), self.upper)
 
 
 class IntegerVariable(_VariableBase):
@@ -131,7 +149,8 @@ class IntegerVariable(_VariableBase):
     def _check_bounds(self) -> IntegerVariable:
         if not self.lower < self.upper:
             raise InvalidInputError(
-                f"{self.name}.upper", f"upper ({self.upper}) must be greater than lower ({self.lower})"
+                "upper", f"variable {self.name!r}: upper ({self.upper}) must be greater than lower "
+                f"({self.lower})"
             )
         return self
 
@@ -144,14 +163,16 @@ class IntegerVariable(_VariableBase):
 
         Raises:
             InvalidInputError: If the value is not an integer in bounds.
+
         """
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
+            if math.isfinite(float(value)) and float(value).is_integer():
+                value = int(value)
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             raise InvalidInputError(self.name, f"expected {self.allowed()}, got {value!r}")
         if not self.lower <= value <= self.upper:
             raise InvalidInputError(self.name, f"{value!r} is outside the allowed range {self.allowed()}")
-        return value
+        return int(value)
 
     def to_unit(self, value: float) -> float:
         """Map a value to [0, 1]; each integer owns an equal-width bin."""
@@ -172,7 +193,7 @@ class CategoricalVariable(_VariableBase):
     @model_validator(mode="after")
     def _check_choices(self) -> CategoricalVariable:
         if len(set(self.choices)) != len(self.choices):
-            raise InvalidInputError(f"{self.name}.choices", "choices must be distinct")
+            raise InvalidInputError("choices", f"variable {self.name!r}: choices must be distinct")
         return self
 
     def allowed(self) -> str:
@@ -184,6 +205,7 @@ class CategoricalVariable(_VariableBase):
 
         Raises:
             InvalidInputError: If the value is not one of the choices.
+
         """
         if not isinstance(value, str) or value not in self.choices:
             raise InvalidInputError(self.name, f"{value!r} is not allowed; expected {self.allowed()}")

@@ -30,6 +30,7 @@ def resolve_url(url_or_path: str | os.PathLike[str] | None = None) -> str:
 
     Raises:
         InvalidInputError: For a URL with an unsupported back end.
+
     """
     raw = str(url_or_path or os.environ.get("INTERPHASE_DB") or DEFAULT_SQLITE_PATH)
     if "://" not in raw:
@@ -61,6 +62,7 @@ def make_engine(url: str) -> Engine:
 
     Returns:
         The engine.
+
     """
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":

@@ -36,6 +36,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     Args:
         engine: Engine of the target database.
         revision: Alembic revision, ``"head"`` for the newest.
+
     """
     with engine.begin() as connection:
         command.upgrade(_config(connection), revision)

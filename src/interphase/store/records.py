@@ -63,6 +63,7 @@ class StoredResult(_Stored):
 
     Attributes:
         superseded_by: Id of the correction that replaced this result, if any.
+
     """
 
     id: str

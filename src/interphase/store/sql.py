@@ -82,6 +82,7 @@ class Store:
     Example:
         >>> store = Store("sqlite:///campaign.db")
         >>> store.init()
+
     """
 
     def __init__(self, url: str | None = None) -> None:
@@ -115,6 +116,7 @@ class Store:
 
         Raises:
             NotFoundError: Naming the command that initialises it.
+
         """
         current = self.revision()
         if current is None:
@@ -156,6 +158,7 @@ class Store:
 
         Raises:
             ConflictError: If a campaign of that name exists with a different spec.
+
         """
         payload = spec.model_dump(mode="json")
         try:
@@ -177,6 +180,7 @@ class Store:
 
         Raises:
             NotFoundError: If there is none; the message lists the known names.
+
         """
         with self._session() as session:
             row = session.scalar(select(CampaignRow).where(CampaignRow.name == name))
@@ -214,6 +218,7 @@ class Store:
         Raises:
             InvalidInputError: If any design breaks the campaign's design space; the
                 message names the design's position and the field. Nothing is written.
+
         """
         campaign_row = self.get_campaign(campaign) if campaign is not None else None
         checked: list[Design] = []
@@ -245,6 +250,7 @@ class Store:
 
         Raises:
             NotFoundError: If there is none.
+
         """
         with self._session() as session:
             row = session.get(DesignRow, design_id)
@@ -275,6 +281,7 @@ class Store:
 
         Raises:
             ConflictError: If the same name and version was stored with another spec.
+
         """
         source_id = f"{spec.name}@{spec.version}"
         payload = spec.model_dump(mode="json")
@@ -303,6 +310,7 @@ class Store:
 
         Raises:
             NotFoundError: If no such source is registered.
+
         """
         with self._session() as session:
             query = select(SourceRow).where(SourceRow.name == name)
@@ -336,6 +344,7 @@ class Store:
         Raises:
             ConflictError: If the key was used for a different payload.
             NotFoundError: If the campaign, design or source does not exist.
+
         """
         payload_hash = request.payload_hash()
         existing = self._request_by_key(request.idempotency_key)
@@ -345,7 +354,8 @@ class Store:
             design = self.get_design(request.design_id)
             if design.campaign != request.campaign:
                 raise InvalidInputError(
-                    "design_id", f"design {request.design_id} does not belong to campaign {request.campaign!r}"
+                    "design_id",
+                    f"design {request.design_id} does not belong to campaign {request.campaign!r}",
                 )
             try:
                 with self._session() as session:
@@ -380,6 +390,7 @@ class Store:
 
         Raises:
             NotFoundError: If there is none.
+
         """
         with self._session() as session:
             row = session.get(RequestRow, request_id)
@@ -416,6 +427,7 @@ class Store:
 
         Returns:
             The claimed request, or None when nothing is queued.
+
         """
         source_names = list(sources) if sources is not None else None
         while True:
@@ -450,6 +462,7 @@ class Store:
 
         Raises:
             ConflictError: If the request is not claimed by ``worker``.
+
         """
         with self._session() as session:
             changed = session.execute(
@@ -494,8 +507,12 @@ class Store:
             ConflictError: Key reused with another payload, or the result to correct
                 was already corrected.
             NotFoundError: Unknown source, campaign, request or superseded result.
+
         """
-        payload_hash = result.payload_hash()
+        # The key stands for this payload sent to this target: the same data for another
+        # request, campaign or superseded record is a different submission.
+        payload_hash = canonical_hash({"result": result.payload_hash(), "request": request_id,
+                                       "campaign": campaign, "supersedes": supersedes})
         existing = self._result_by_key(idempotency_key)
         if existing is not None:
             return self._check_same(existing, payload_hash, idempotency_key)
@@ -582,6 +599,7 @@ class Store:
 
         Returns:
             ``{key: result_id}`` for the keys found; keys not stored are absent.
+
         """
         unique = list(dict.fromkeys(keys))
         found: dict[str, str] = {}
@@ -597,6 +615,7 @@ class Store:
 
         Raises:
             NotFoundError: If there is none.
+
         """
         with self._session() as session:
             row = session.get(ResultRow, result_id)
@@ -612,6 +631,7 @@ class Store:
             campaign: Only this campaign's results.
             source: Only this source's results (any version).
             include_superseded: Also return results that a correction replaced.
+
         """
         with self._session() as session:
             query = select(ResultRow)
@@ -674,6 +694,7 @@ class Store:
 
         Returns:
             The hex SHA-256 of ``data``.
+
         """
         digest = hashlib.sha256(data).hexdigest()
         try:
@@ -691,6 +712,7 @@ class Store:
 
         Raises:
             NotFoundError: If there is none.
+
         """
         with self._session() as session:
             row = session.get(ArtifactRow, sha256)
@@ -751,6 +773,7 @@ class Store:
 
         Returns:
             Problems found; empty when the store is sound.
+
         """
         problems: list[str] = []
         with self._session() as session:
