@@ -28,7 +28,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" -q
 
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -m slow -q
+	$(BIN)/python -m pytest -m slow -q || { code=$$?; [ $$code -eq 5 ] && echo "no slow tests yet"; [ $$code -eq 5 ]; }
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
