@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from interphase.cli import campaign, db, demo, design, export, imports, ls
+from interphase.cli import campaign, db, demo, design, export, imports, ls, source, world
 from interphase.cli.output import print_error
 from interphase.cli.state import CliState
 from interphase.schema import InterphaseError
@@ -88,6 +88,8 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(campaign.app, name="campaign")
 app.add_typer(design.app, name="design")
+app.add_typer(source.app, name="source")
+app.add_typer(world.app, name="world")
 app.command("import")(imports.import_command)
 app.command("export")(export.export_command)
 app.command("ls")(ls.ls_command)

@@ -45,6 +45,7 @@ class Source(ABC):
 
     spec: SourceSpec
     design_space: DesignSpace
+    default_protocol: Protocol | None = None  # what `interphase source run` uses by default
     channels: ClassVar[int | None] = None  # parallel capacity of a lab source; None: CPU bound
 
     @property

@@ -1,5 +1,6 @@
-"""Worlds: a design space, its sources with their settings, a default protocol and target,
-and (for the emulated lab) a hidden truth. Built-in worlds ship as YAML in
+"""Worlds: a design space, its sources and settings, a default protocol, target and truth.
+
+The hidden truth is for the emulated lab only. Built-in worlds ship as YAML in
 ``interphase/worlds``; any YAML path with the same shape works without code changes.
 """
 

@@ -1,0 +1,138 @@
+"""``interphase source``: list the registered sources, run one and store its result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from interphase.cli.output import (
+    fmt_number,
+    fmt_values,
+    new_table,
+    print_line,
+    stderr_console,
+    stdout_console,
+)
+from interphase.cli.state import open_store
+from interphase.schema import (
+    Design,
+    InvalidInputError,
+    Protocol,
+    canonical_hash,
+    load_model_file,
+)
+from interphase.sources import get_source, run_safely, source_names
+
+app = typer.Typer(help="List and run data sources.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_command() -> None:
+    """Show every registered source: technique, fidelity, observables and cost model."""
+    table = new_table("Sources", "name", "technique", "fidelity", "channels", "observables",
+                      "cost model", numeric=("fidelity",), unbroken=("name",))
+    for name in source_names():
+        source = get_source(name)
+        spec = source.spec
+        cost = ", ".join(f"{k}={v}" for k, v in spec.cost_model.items()) or "-"
+        table.add_row(name, spec.technique.value, str(spec.fidelity),
+                      str(source.channels) if source.channels else "cpu",
+                      "; ".join(spec.observables), cost)
+    stdout_console().print(table)
+
+
+def parse_design_args(pairs: list[str]) -> dict[str, str | float]:
+    """Turn ``k=v`` arguments into a mapping; numbers become floats, the rest stays text.
+
+    Raises:
+        InvalidInputError: For an argument without ``=``.
+    """
+    values: dict[str, str | float] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name.strip():
+            raise InvalidInputError("--design", f"expected name=value, got {pair!r}")
+        text = raw.strip()
+        try:
+            values[name.strip()] = float(text)
+        except ValueError:
+            values[name.strip()] = text
+    return values
+
+
+def complete_design(source_name: str, given: dict[str, str | float]) -> tuple[Design, list[str]]:
+    """Validate the given values; variables not given sit at the centre of the space.
+
+    Returns:
+        The design and the names of the variables that were filled in.
+    """
+    space = get_source(source_name).design_space
+    unknown = [k for k in given if k not in space.names]
+    if unknown:
+        raise InvalidInputError(f"--design {unknown[0]}",
+                                f"unknown variable; expected one of {', '.join(space.names)}")
+    centre = space.from_unit_cube([[0.5] * space.dim])[0].values
+    filled = [n for n in space.names if n not in given]
+    values = {n: given.get(n, centre[n]) for n in space.names}
+    try:
+        return space.validate_design(values), filled
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"--design {exc.field}", exc.problem) from None
+
+
+@app.command("run")
+def run_command(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Source name (see 'interphase source list').")],
+    design: Annotated[list[str] | None, typer.Option(
+        "--design", "-d", help="name=value, SI number or quantity such as 25degC; repeatable. "
+        "Variables not given sit at the centre of the design space.")] = None,
+    cycles: Annotated[int | None, typer.Option(
+        "--cycles", min=1, help="Number of cycles (default: the source's protocol).")] = None,
+    protocol_file: Annotated[Path | None, typer.Option(
+        "--protocol", help="Protocol YAML/JSON (steps, n_cycles, ambient_temperature_k).")] = None,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the run.")] = 0,
+) -> None:
+    """Run one source on one design and store the result (idempotent for the same inputs)."""
+    source = get_source(name)
+    chosen, filled = complete_design(name, parse_design_args(design or []))
+    protocol = load_model_file(Protocol, protocol_file) if protocol_file else source.default_protocol
+    if protocol is None:
+        raise InvalidInputError("--protocol", f"source {name!r} has no default protocol; give one")
+    if cycles is not None:
+        protocol = protocol.model_copy(update={"n_cycles": cycles})
+    with open_store(ctx) as store:
+        if filled:
+            print_line(f"at the centre of the space: {', '.join(filled)}", style="dim")
+        with stderr_console().status(f"running {name} for {protocol.n_cycles} cycles"):
+            result = run_safely(source, chosen, protocol, seed)
+        store.register_source(source.spec)
+        key = "source-run:" + canonical_hash({"source": source.spec.model_dump(mode="json"),
+                                              "design": chosen.values,
+                                              "protocol": protocol.model_dump(mode="json"),
+                                              "seed": seed})
+        stored = store.submit_result(result, idempotency_key=key)
+    _print_result(stored.id, result, chosen)
+
+
+def _print_result(record_id: str, result, design: Design) -> None:  # noqa: ANN001 - Result
+    style = "green" if result.status.value == "succeeded" else "yellow"
+    print_line(f"record {record_id}: {result.status.value} after {result.cycles_run} cycles "
+               f"({result.cost.cpu_seconds:.2f} CPU s, {result.cost.lab_hours:.2f} lab h)", style=style)
+    print_line(f"design: {fmt_values(design.values)}", style="dim")
+    if result.message:
+        print_line(f"message: {result.message}")
+    table = new_table("Observations", "observable", "unit", "index", "first", "last", "n",
+                      numeric=("first", "last", "n"), unbroken=("observable",))
+    by_name: dict[str, list] = {}
+    for obs in result.observations:
+        by_name.setdefault(obs.observable, []).append(obs)
+    for observable, rows in by_name.items():
+        table.add_row(observable, rows[0].unit or "1", rows[0].index_unit, fmt_number(rows[0].value),
+                      fmt_number(rows[-1].value), str(len(rows)))
+    stdout_console().print(table)
+
+
+
