@@ -119,7 +119,8 @@ def run_command(
 
 def _print_result(record_id: str, result, design: Design) -> None:  # noqa: ANN001 - Result
     style = "green" if result.status.value == "succeeded" else "yellow"
-    print_line(f"record {record_id}: {result.status.value} after {result.cycles_run} cycles "
+    ran = f" after {result.cycles_run} cycles" if result.cycles_run is not None else ""
+    print_line(f"record {record_id}: {result.status.value}{ran} "
                f"({result.cost.cpu_seconds:.2f} CPU s, {result.cost.lab_hours:.2f} lab h)", style=style)
     print_line(f"design: {fmt_values(design.values)}", style="dim")
     if result.message:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import traceback
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import Any
 
 from interphase.schema import (
     Cost,
@@ -46,7 +46,7 @@ class Source(ABC):
     spec: SourceSpec
     design_space: DesignSpace
     default_protocol: Protocol | None = None  # what `interphase source run` uses by default
-    channels: ClassVar[int | None] = None  # parallel capacity of a lab source; None: CPU bound
+    channels: int | None = None  # parallel capacity of a lab source; None: CPU bound
 
     @property
     def name(self) -> str:
