@@ -106,15 +106,22 @@ def run_command(
     with open_store(ctx) as store:
         if filled:
             print_line(f"at the centre of the space: {', '.join(filled)}", style="dim")
-        with stderr_console().status(f"running {name} for {protocol.n_cycles} cycles"):
-            result = run_safely(source, chosen, protocol, seed)
-        store.register_source(source.spec)
         key = "source-run:" + canonical_hash({"source": source.spec.model_dump(mode="json"),
                                               "design": chosen.values,
                                               "protocol": protocol.model_dump(mode="json"),
                                               "seed": seed})
-        stored = store.submit_result(result, idempotency_key=key)
-    _print_result(stored.id, result, chosen)
+        present = store.result_ids_for_keys([key]).get(key)
+        if present is not None:
+            # Same source version, design, protocol and seed: the stored record is the answer
+            # (a re-run would differ only in its measured CPU time).
+            print_line(f"already stored as record {present}; not run again", style="dim")
+            stored = store.get_result(present)
+        else:
+            with stderr_console().status(f"running {name} for {protocol.n_cycles} cycles"):
+                result = run_safely(source, chosen, protocol, seed)
+            store.register_source(source.spec)
+            stored = store.submit_result(result, idempotency_key=key)
+    _print_result(stored.id, stored.result, chosen)
 
 
 def _print_result(record_id: str, result, design: Design) -> None:  # noqa: ANN001 - Result

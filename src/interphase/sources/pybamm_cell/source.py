@@ -1,0 +1,154 @@
+"""``PyBaMMCellSource``: a PyBaMM cell model of a world, as a :class:`~interphase.sources.Source`."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from functools import cached_property
+from importlib.metadata import version
+from typing import Any
+
+from interphase.schema import (
+    Cost,
+    Design,
+    FailureKind,
+    Protocol,
+    Result,
+    ResultStatus,
+    SourceSpec,
+    Technique,
+    canonical_json,
+)
+from interphase.sources.base import Source
+from interphase.sources.pybamm_cell.config import (
+    CellModelConfig,
+    DesignRoles,
+    config_from_world,
+    design_roles,
+)
+from interphase.sources.pybamm_cell.model_cache import SIMULATIONS, CachedSimulation, SimulationCache
+from interphase.sources.pybamm_cell.observables import declared_observables, observations, reference_cycle
+from interphase.sources.world import World
+
+MAX_WARNINGS_KEPT = 20
+
+
+class PyBaMMCellSource(Source):
+    """A PyBaMM cell simulation (SPM, SPMe or DFN with SEI and optional plating).
+
+    Design variables map onto the simulation as :mod:`.experiment` describes; the
+    observables per cycle are those of :mod:`.observables`. Runs never raise: a solver
+    failure, an infeasible parameter or NaN gives a failed result
+    (``FailureKind.DETERMINISTIC``) that keeps the cycles completed before it.
+    PyBaMM is deterministic, so the seed only enters the provenance. Warnings PyBaMM
+    raises during a run are kept in ``result.metadata["warnings"]`` rather than shown
+    (``warnings.catch_warnings`` is process-wide: run sources in processes, not threads,
+    when warnings matter).
+
+    Args:
+        world: The world whose design space, protocol and source settings to use.
+        source_name: The registry name, a key of ``world.sources``.
+        cache: Where built simulations are kept; the process-wide cache by default.
+
+    Attributes:
+        config: The source's settings from the world.
+        default_protocol: The world's protocol (its horizon and steps).
+    """
+
+    def __init__(self, world: World, source_name: str, cache: SimulationCache | None = None) -> None:
+        self.world = world
+        self.config: CellModelConfig = config_from_world(world, source_name)
+        self.design_space = world.design_space
+        self.default_protocol: Protocol = world.protocol
+        self.cache = cache if cache is not None else SIMULATIONS
+        self.roles: DesignRoles = design_roles(world.design_space)
+        self.spec = SourceSpec(
+            name=source_name,
+            version=f"{self.config.version}+pybamm{version('pybamm')}.{self.config.fingerprint()}",
+            technique=Technique.SIMULATION,
+            fidelity=self.config.fidelity,
+            observables=declared_observables(self.config.has_plating),
+            cost_model={"kind": "cpu_seconds = setup_seconds + seconds_per_cycle * n_cycles",
+                        **self.config.cost.model_dump(mode="json")},
+        )
+
+    def estimate_cost(self, design: Design, protocol: Protocol) -> Cost:
+        """CPU seconds from the config's per-cycle cost model; no lab time.
+
+        Args:
+            design: A design of the space (its values do not change the estimate).
+            protocol: The protocol; its cycle count sets the cost.
+
+        Returns:
+            ``setup_seconds + seconds_per_cycle * protocol.n_cycles`` CPU seconds.
+        """
+        cost = self.config.cost
+        return Cost(cpu_seconds=cost.setup_seconds + cost.seconds_per_cycle * protocol.n_cycles)
+
+    def _run(self, design: Design, protocol: Protocol, seed: int) -> Result:
+        from interphase.sources.pybamm_cell.experiment import run_inputs
+        from interphase.sources.pybamm_cell.simulate import solve_cycles
+
+        started = time.process_time()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                plan = self._plan(protocol.steps)
+                run = solve_cycles(
+                    lambda n: self._simulation(protocol.steps, n), run_inputs(design, protocol, self.roles),
+                    protocol.n_cycles, self.config.chunk_cycles, plan, self.config.has_plating)
+            except MemoryError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - building a model from a bad setting must not raise
+                return self.failed(design, protocol, seed, FailureKind.DETERMINISTIC,
+                                   f"could not build the simulation: {type(exc).__name__}: {exc}",
+                                   cost=Cost(cpu_seconds=time.process_time() - started))
+        cost = Cost(cpu_seconds=time.process_time() - started)
+        rows = observations(run.rows, protocol.n_cycles, self.spec.observables)
+        metadata = self._metadata(protocol, run.chunks, caught)
+        if run.failure is not None:
+            return Result(
+                source=self.name, design=design, protocol=protocol, status=ResultStatus.FAILED,
+                failure_kind=FailureKind.DETERMINISTIC, message=run.failure, observations=rows,
+                provenance=self.provenance(design, protocol, seed, self._provenance_extra()),
+                cost=cost, cycles_run=len(run.rows), metadata=metadata)
+        return Result(
+            source=self.name, design=design, protocol=protocol, observations=rows,
+            provenance=self.provenance(design, protocol, seed, self._provenance_extra()),
+            cost=cost, cycles_run=len(run.rows), metadata=metadata)
+
+    def _plan(self, steps: tuple[str, ...]) -> tuple[Any, ...]:
+        from interphase.sources.pybamm_cell.experiment import cycle_plan
+
+        return cycle_plan(steps, self.roles)
+
+    def _simulation(self, steps: tuple[str, ...], n_cycles: int) -> CachedSimulation:
+        """The cached simulation of ``n_cycles`` cycles of ``steps``, built on a miss."""
+        from interphase.sources.pybamm_cell.experiment import build_simulation
+        from interphase.sources.pybamm_cell.observables import solver_output_variables
+
+        key = canonical_json({"config": self.config.fingerprint(), "roles": self._roles_key,
+                              "steps": list(steps), "n_cycles": n_cycles})
+        return self.cache.get(key, lambda: build_simulation(
+            self.config, self.roles, self._plan(steps), n_cycles,
+            solver_output_variables(self.config.has_plating)))
+
+    @cached_property
+    def _roles_key(self) -> dict[str, Any]:
+        return {"temperature": self.roles.temperature, "controls": list(self.roles.controls),
+                "parameters": list(self.roles.parameters), "rate_floors": list(self.roles.rate_floors)}
+
+    def _provenance_extra(self) -> dict[str, Any]:
+        return {"world": self.world.name, "config": self.config.model_dump(mode="json")}
+
+    def _metadata(self, protocol: Protocol, chunks: int,
+                  caught: list[warnings.WarningMessage]) -> dict[str, Any]:
+        messages = list(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
+        return {
+            "model": self.config.model,
+            "parameter_set": self.config.parameter_set,
+            "options": dict(self.config.options),
+            "reference_cycle": reference_cycle(protocol.n_cycles),
+            "chunks": chunks,
+            "warnings": messages[:MAX_WARNINGS_KEPT],
+        }

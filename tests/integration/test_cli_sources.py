@@ -1,0 +1,104 @@
+"""``interphase source`` and ``interphase world`` end to end, with real sources."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from interphase.cli.main import app
+from interphase.store import Store
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def cli(db: Path | None, *args: str) -> Result:
+    prefix = ["--db", str(db)] if db is not None else []
+    return CliRunner().invoke(app, [*prefix, *args], env={"COLUMNS": "240"})
+
+
+def counts(db: Path) -> dict[str, int]:
+    store = Store(str(db))
+    try:
+        return store.counts()
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "cli.db"
+    assert cli(path, "db", "init").exit_code == 0
+    return path
+
+
+def test_source_list_shows_every_registered_source() -> None:
+    result = cli(None, "source", "list")
+    assert result.exit_code == 0, result.output
+    for name in ("pybamm-spm", "pybamm-spme", "pybamm-dfn", "hte-robot", "electrolyte-empirical"):
+        assert name in result.output
+    assert "simulation" in result.output
+
+
+def test_world_list_and_show_never_reveal_the_truth() -> None:
+    listing = cli(None, "world", "list")
+    assert listing.exit_code == 0, listing.output
+    assert "sei-life" in listing.output and "electrolyte-conductivity" in listing.output
+    shown = cli(None, "world", "show", "sei-life")
+    assert shown.exit_code == 0, shown.output
+    assert "pybamm-spm" in shown.output
+    assert "truth" not in shown.output.lower()
+
+
+def test_source_run_stores_one_record_per_cycle(db: Path) -> None:
+    result = cli(db, "source", "run", "pybamm-spm", "--cycles", "5", "--seed", "3")
+    assert result.exit_code == 0, result.output
+    assert "succeeded after 5 cycles" in result.output
+    after = counts(db)
+    assert after["results"] == 1
+    store = Store(str(db))
+    try:
+        stored = store.list_results()[0].result
+    finally:
+        store.close()
+    retention = [o for o in stored.observations if o.observable == "Capacity retention"]
+    assert [o.index for o in retention] == [1.0, 2.0, 3.0, 4.0, 5.0]
+    again = cli(db, "source", "run", "pybamm-spm", "--cycles", "5", "--seed", "3")
+    assert again.exit_code == 0, again.output
+    assert counts(db) == after  # the same inputs are the same record
+
+
+def test_source_run_of_the_robot_indexes_by_temperature(db: Path) -> None:
+    result = cli(db, "source", "run", "hte-robot", "--seed", "1")
+    assert result.exit_code == 0, result.output
+    assert "Conductivity [S.m-1]" in result.output
+    assert " K " in result.output
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (("source", "run", "no-such-source"), "unknown source 'no-such-source'"),
+    (("source", "run", "pybamm-spm", "--design", "bogus=1"), "--design bogus"),
+    (("source", "run", "pybamm-spm", "--design", "notapair"), "expected name=value"),
+    (("source", "run", "pybamm-spm", "--design", "Charge C-rate=5"), "outside the allowed range"),
+    (("source", "run", "pybamm-spm", "--design", "Ambient temperature [K]=25 m"), "wrong dimension"),
+    (("world", "show", "atlantis"), "unknown world 'atlantis'"),
+])
+def test_bad_source_input_is_exit_2_and_writes_nothing(db: Path, args: tuple[str, ...],
+                                                     expected: str) -> None:
+    before = counts(db)
+    result = cli(db, *args)
+    assert result.exit_code == 2, result.output
+    assert expected in result.output
+    assert "Traceback" not in result.output
+    assert counts(db) == before
+
+
+def test_protocol_pybamm_rejects_is_exit_2(db: Path, tmp_path: Path) -> None:
+    protocol = tmp_path / "protocol.yaml"
+    protocol.write_text("steps: ['Charge at 1C untill 4.2 V']\nn_cycles: 2\nambient_temperature_k: 298.15\n")
+    before = counts(db)
+    result = cli(db, "source", "run", "pybamm-spm", "--protocol", str(protocol))
+    assert result.exit_code == 2, result.output
+    assert "steps.0" in result.output and "PyBaMM" in result.output
+    assert counts(db) == before
