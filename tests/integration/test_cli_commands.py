@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from interphase.cli.main import app
 from interphase.store import Store
 from interphase.store.migrate import head_revision
+from support.cli import cli, counts
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -38,11 +38,6 @@ DESIGNS = [
 ]
 
 
-def cli(db: Path | None, *args: str) -> Result:
-    """Run the CLI in-process with a wide console so that table cells are not folded."""
-    prefix = ["--db", str(db)] if db is not None else []
-    return CliRunner().invoke(app, [*prefix, *args], env={"COLUMNS": "240"})
-
 
 def ok(db: Path | None, *args: str) -> Result:
     result = cli(db, *args)
@@ -50,13 +45,6 @@ def ok(db: Path | None, *args: str) -> Result:
     assert "Traceback" not in result.output
     return result
 
-
-def counts(db: Path) -> dict[str, int]:
-    store = Store(str(db))
-    try:
-        return store.counts()
-    finally:
-        store.close()
 
 
 @pytest.fixture(scope="module")

@@ -5,25 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
 
-from interphase.cli.main import app
 from interphase.store import Store
+from support.cli import cli, counts
 
 pytestmark = pytest.mark.timeout(240)
 
 
-def cli(db: Path | None, *args: str) -> Result:
-    prefix = ["--db", str(db)] if db is not None else []
-    return CliRunner().invoke(app, [*prefix, *args], env={"COLUMNS": "240"})
-
-
-def counts(db: Path) -> dict[str, int]:
-    store = Store(str(db))
-    try:
-        return store.counts()
-    finally:
-        store.close()
 
 
 @pytest.fixture
