@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -20,21 +21,30 @@ from interphase.schema import (
     Design,
     InvalidInputError,
     Protocol,
+    StopRule,
     canonical_hash,
     load_model_file,
 )
-from interphase.sources import get_source, run_safely, source_names
+from interphase.sources import Source, resolve_source, run_safely, source_names
+from interphase.sources.world import load_world
+
+WORLD_HELP = ("A built-in world name or a world YAML path: use the sources it declares instead of the "
+              "registered ones.")
 
 app = typer.Typer(help="List and run data sources.", no_args_is_help=True)
 
 
 @app.command("list")
-def list_command() -> None:
-    """Show every registered source: technique, fidelity, observables and cost model."""
-    table = new_table("Sources", "name", "technique", "fidelity", "channels", "observables",
+def list_command(
+    world: Annotated[str | None, typer.Option("--world", "-w", help=WORLD_HELP)] = None,
+) -> None:
+    """Show every registered source (or a world's): technique, fidelity, observables and cost model."""
+    title = "Sources" if world is None else f"Sources of world {load_world(world).name}"
+    table = new_table(title, "name", "technique", "fidelity", "channels", "observables",
                       "cost model", numeric=("fidelity",), unbroken=("name",))
-    for name in source_names():
-        source = get_source(name)
+    names = source_names() if world is None else list(load_world(world).sources)
+    for name in names:
+        source = resolve_source(name, world)
         spec = source.spec
         cost = ", ".join(f"{k}={v}" for k, v in spec.cost_model.items()) or "-"
         table.add_row(name, spec.technique.value, str(spec.fidelity),
@@ -62,13 +72,39 @@ def parse_design_args(pairs: list[str]) -> dict[str, str | float]:
     return values
 
 
-def complete_design(source_name: str, given: dict[str, str | float]) -> tuple[Design, list[str]]:
+def parse_stop(at_cycle: int | None, when: str | None) -> StopRule | None:
+    """The stop rule of ``--stop-at-cycle K`` and ``--stop-when "OBSERVABLE<VALUE"`` (or ``>``).
+
+    Raises:
+        InvalidInputError: If ``when`` is not ``name<number`` or ``name>number``.
+    """
+    if at_cycle is None and when is None:
+        return None
+    fields: dict[str, object] = {"at_cycle": at_cycle}
+    if when is not None:
+        match = re.fullmatch(r"\s*([^<>]+?)\s*([<>])\s*([-+0-9.eE]+)\s*", when)
+        if match is None:
+            raise InvalidInputError("--stop-when", f"expected OBSERVABLE<VALUE or OBSERVABLE>VALUE, e.g. "
+                                    f"'Capacity retention<0.9', got {when!r}")
+        name, operator, raw = match.groups()
+        try:
+            value = float(raw)
+        except ValueError:
+            raise InvalidInputError("--stop-when", f"{raw!r} is not a number") from None
+        fields.update({"observable": name, "below" if operator == "<" else "above": value})
+    try:
+        return StopRule(**fields)
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"--stop {exc.field}", exc.problem) from None
+
+
+def complete_design(source: Source, given: dict[str, str | float]) -> tuple[Design, list[str]]:
     """Validate the given values; variables not given sit at the centre of the space.
 
     Returns:
         The design and the names of the variables that were filled in.
     """
-    space = get_source(source_name).design_space
+    space = source.design_space
     unknown = [k for k in given if k not in space.names]
     if unknown:
         raise InvalidInputError(f"--design {unknown[0]}",
@@ -94,15 +130,25 @@ def run_command(
     protocol_file: Annotated[Path | None, typer.Option(
         "--protocol", help="Protocol YAML/JSON (steps, n_cycles, ambient_temperature_k).")] = None,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the run.")] = 0,
+    stop_at_cycle: Annotated[int | None, typer.Option(
+        "--stop-at-cycle", min=1,
+        help="End the test after this cycle (it then costs only the cycles run).")] = None,
+    stop_when: Annotated[str | None, typer.Option(
+        "--stop-when", help="End the test once a reported observable crosses a value, "
+        "e.g. 'Capacity retention<0.9'.")] = None,
+    world: Annotated[str | None, typer.Option("--world", "-w", help=WORLD_HELP)] = None,
 ) -> None:
     """Run one source on one design and store the result (idempotent for the same inputs)."""
-    source = get_source(name)
-    chosen, filled = complete_design(name, parse_design_args(design or []))
+    source = resolve_source(name, world)
+    chosen, filled = complete_design(source, parse_design_args(design or []))
     protocol = load_model_file(Protocol, protocol_file) if protocol_file else source.default_protocol
     if protocol is None:
         raise InvalidInputError("--protocol", f"source {name!r} has no default protocol; give one")
     if cycles is not None:
         protocol = protocol.model_copy(update={"n_cycles": cycles})
+    stop = parse_stop(stop_at_cycle, stop_when)
+    if stop is not None:
+        protocol = protocol.model_copy(update={"stop": stop})
     with open_store(ctx) as store:
         if filled:
             print_line(f"at the centre of the space: {', '.join(filled)}", style="dim")

@@ -40,6 +40,8 @@ class RunTask(BaseModel):
         design: The design, values in SI.
         protocol: The protocol to run.
         seed: The seed; every attempt of the task uses it.
+        world: None to look the source up in the registry; else the world (a built-in
+            name, or a YAML path every worker can read) that declares it.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -49,6 +51,7 @@ class RunTask(BaseModel):
     design: Design
     protocol: Protocol
     seed: int = Field(ge=0, lt=2**63)
+    world: str | None = Field(default=None, min_length=1, max_length=1000)
 
     @classmethod
     def from_request(cls, request: Request, design: Design) -> RunTask:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from interphase.schema import InvalidInputError, Provenance, Result
 from interphase.schema.provenance import git_sha, installed_versions
-from interphase.sources import get_source, run_safely
+from interphase.sources import get_source, resolve_source, run_safely
 
 if TYPE_CHECKING:
     from interphase.execution.base import RunTask
@@ -90,7 +90,7 @@ def prepare_worker(setup: WorkerSetup | None, warm_up: Sequence[str]) -> None:
 def start_task(task: RunTask) -> Started | Rejected | Broken:
     """Build (or fetch) the task's source and describe the run about to start."""
     try:
-        source = get_source(task.source)
+        source = resolve_source(task.source, task.world)
         return Started(source.provenance(task.design, task.protocol, task.seed), time.monotonic())
     except InvalidInputError as exc:
         return Rejected(exc.field, exc.problem)
@@ -101,7 +101,7 @@ def start_task(task: RunTask) -> Started | Rejected | Broken:
 def run_task(task: RunTask) -> Finished | Rejected | Broken:
     """Run the task through :func:`run_safely`; failures of the run come back as results."""
     try:
-        source = get_source(task.source)
+        source = resolve_source(task.source, task.world)
         began = time.perf_counter()
         result = run_safely(source, task.design, task.protocol, task.seed)
         return Finished(result, time.perf_counter() - began)

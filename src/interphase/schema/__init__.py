@@ -14,7 +14,7 @@ from interphase.schema.errors import (
 )
 from interphase.schema.loading import load_model_file, parse_model, read_structured_file
 from interphase.schema.observables import OBSERVABLES, Observable, ObservableRegistry
-from interphase.schema.protocol import Protocol
+from interphase.schema.protocol import Protocol, StopRule
 from interphase.schema.provenance import Provenance
 from interphase.schema.records import (
     Cost,
@@ -35,7 +35,7 @@ __all__ = [
     "Cost", "Design", "DesignSpace", "FailureKind", "ImmutableRecordError", "IntegerVariable",
     "InterphaseError", "InvalidInputError", "NotFoundError", "Objective", "Observable",
     "ObservableBound", "ObservableRegistry", "Observation", "Protocol", "Provenance", "Request",
-    "RequestStatus", "Result", "ResultStatus", "SourceSpec", "StoreUnavailableError",
+    "RequestStatus", "Result", "ResultStatus", "SourceSpec", "StopRule", "StoreUnavailableError",
     "TargetSpec", "Technique", "canonical_hash", "canonical_json", "load_model_file",
     "parse_model", "read_structured_file",
 ]

@@ -19,7 +19,7 @@ import math
 import os
 from collections.abc import Callable
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -70,6 +70,7 @@ class EmpiricalConductivityConfig(BaseModel):
     """Settings of the empirical conductivity model in a world.
 
     Attributes:
+        kind: Always ``"empirical-conductivity"``: which kind of source a world's entry declares.
         name: Registry name.
         version: Version of this model's settings.
         fidelity: Rank; below the robot's.
@@ -85,6 +86,7 @@ class EmpiricalConductivityConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    kind: Literal["empirical-conductivity"] = "empirical-conductivity"
     name: str = Field(default=EMPIRICAL_NAME, pattern=r"^[a-z0-9][a-z0-9_\-:.]*$")
     version: str = Field(min_length=1, max_length=60)
     fidelity: int = Field(ge=0, le=100)

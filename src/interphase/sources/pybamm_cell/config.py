@@ -55,6 +55,7 @@ class CellModelConfig(BaseModel):
     """One PyBaMM cell source in a world.
 
     Attributes:
+        kind: Always ``"pybamm-cell"``: which kind of source a world's entry declares.
         model: ``"SPM"``, ``"SPMe"`` or ``"DFN"`` (``pybamm.lithium_ion``).
         fidelity: Rank among the world's sources; higher is closer to the truth.
         version: Version of these settings; part of the source's version.
@@ -71,6 +72,7 @@ class CellModelConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    kind: Literal["pybamm-cell"] = "pybamm-cell"
     model: ModelName
     fidelity: int = Field(ge=0, le=100)
     version: str = Field(default="1", min_length=1, max_length=20, pattern=r"^[A-Za-z0-9.\-]+$")
@@ -90,7 +92,7 @@ class CellModelConfig(BaseModel):
 
     def fingerprint(self) -> str:
         """Short hash of everything that shapes the numbers (not the cost model)."""
-        payload = self.model_dump(mode="json", exclude={"cost", "description", "fidelity"})
+        payload = self.model_dump(mode="json", exclude={"kind", "cost", "description", "fidelity"})
         return canonical_hash(payload)[:10]
 
 

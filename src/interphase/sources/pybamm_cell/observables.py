@@ -33,6 +33,7 @@ LAM_POSITIVE = "Loss of active material in positive electrode [%]"
 SEI_THICKNESS = "SEI thickness [m]"
 PLATING_THICKNESS = "Lithium plating thickness [m]"
 RESISTANCE = "Resistance [Ohm]"
+CYCLE_DURATION = "Cycle duration [s]"
 
 CAPACITY_VARIABLE = "Discharge capacity [A.h]"
 RESISTANCE_VARIABLE = "Resistance [Ohm]"

@@ -11,6 +11,7 @@ import pybamm
 from interphase.sources.pybamm_cell.observables import (
     CAPACITY,
     CAPACITY_VARIABLE,
+    CYCLE_DURATION,
     END_OF_CYCLE_VARIABLES,
     PLATING_THICKNESS,
     PLATING_VARIABLE,
@@ -29,7 +30,7 @@ def solved(step: pybamm.Solution) -> bool:
 
 
 def cycle_values(steps: Sequence[pybamm.Solution], discharge_steps: Sequence[int],
-                 has_plating: bool) -> dict[str, float]:
+                 has_plating: bool, extra_variables: Sequence[str] = ()) -> dict[str, float]:
     """Read one cycle's observables, all but retention.
 
     Args:
@@ -37,10 +38,11 @@ def cycle_values(steps: Sequence[pybamm.Solution], discharge_steps: Sequence[int
             ``pybamm.EmptySolution``. At least one holds data.
         discharge_steps: Indices of the discharge steps in ``steps``.
         has_plating: Whether the model has lithium plating.
+        extra_variables: PyBaMM variables to read at the end of the cycle, under their own names.
 
     Returns:
-        Observable name → value in its canonical unit. Resistance is absent when no
-        discharge step ran.
+        Observable name → value in its canonical unit, and ``"Cycle duration [s]"`` (the
+        time the cycle's steps took). Resistance is absent when no discharge step ran.
 
     Raises:
         NonFiniteValueError: If a value is NaN or infinite.
@@ -63,6 +65,9 @@ def cycle_values(steps: Sequence[pybamm.Solution], discharge_steps: Sequence[int
     end = with_data[-1]
     for observable, variable in END_OF_CYCLE_VARIABLES.items():
         values[observable] = float(end[variable].entries[-1])
+    for variable in extra_variables:
+        values[variable] = float(end[variable].entries[-1])
+    values[CYCLE_DURATION] = sum(float(step.t[-1] - step.t[0]) for step in with_data)
     if has_plating:
         values[PLATING_THICKNESS] = max(float(np.max(step[PLATING_VARIABLE].entries)) for step in with_data)
     for observable, value in values.items():

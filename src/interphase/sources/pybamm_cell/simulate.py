@@ -83,7 +83,7 @@ class _ExperimentRecorder(pybamm.callbacks.LoggingCallback):
 
 def solve_cycles(simulation_for: Callable[[int], CachedSimulation], inputs: dict[str, float],
                  n_cycles: int, chunk_cycles: int, plan: tuple[StepPlan, ...],
-                 has_plating: bool) -> CycleRun:
+                 has_plating: bool, extra_variables: tuple[str, ...] = ()) -> CycleRun:
     """Solve ``n_cycles`` cycles in chunks of at most ``chunk_cycles``.
 
     Args:
@@ -93,6 +93,7 @@ def solve_cycles(simulation_for: Callable[[int], CachedSimulation], inputs: dict
         chunk_cycles: Most cycles per solver call.
         plan: The steps of one cycle.
         has_plating: Whether the model has lithium plating.
+        extra_variables: Further PyBaMM variables to read at the end of each cycle.
 
     Returns:
         The completed cycles' values, and why the run stopped early if it did.
@@ -121,7 +122,7 @@ def solve_cycles(simulation_for: Callable[[int], CachedSimulation], inputs: dict
             problem = _cycle_problem(cycle.steps, plan)
             if problem is None:
                 try:
-                    run.rows.append(cycle_values(cycle.steps, discharge_steps, has_plating))
+                    run.rows.append(cycle_values(cycle.steps, discharge_steps, has_plating, extra_variables))
                     continue
                 except NonFiniteValueError as exc:
                     problem = str(exc)

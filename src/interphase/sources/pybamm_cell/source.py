@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 import warnings
-from functools import cached_property
 from importlib.metadata import version
 from typing import Any
 
@@ -17,7 +16,6 @@ from interphase.schema import (
     ResultStatus,
     SourceSpec,
     Technique,
-    canonical_json,
 )
 from interphase.sources.base import Source
 from interphase.sources.pybamm_cell.config import (
@@ -26,8 +24,10 @@ from interphase.sources.pybamm_cell.config import (
     config_from_world,
     design_roles,
 )
-from interphase.sources.pybamm_cell.model_cache import SIMULATIONS, CachedSimulation, SimulationCache
+from interphase.sources.pybamm_cell.model_cache import SIMULATIONS, SimulationCache
 from interphase.sources.pybamm_cell.observables import declared_observables, observations, reference_cycle
+from interphase.sources.pybamm_cell.simulator import CellSimulator
+from interphase.sources.stopping import stop_outcome
 from interphase.sources.world import World
 
 MAX_WARNINGS_KEPT = 20
@@ -62,6 +62,7 @@ class PyBaMMCellSource(Source):
         self.default_protocol: Protocol = world.protocol
         self.cache = cache if cache is not None else SIMULATIONS
         self.roles: DesignRoles = design_roles(world.design_space)
+        self.simulator = CellSimulator(self.config, self.roles, self.cache)
         self.spec = SourceSpec(
             name=source_name,
             version=f"{self.config.version}+pybamm{version('pybamm')}.{self.config.fingerprint()}",
@@ -87,16 +88,13 @@ class PyBaMMCellSource(Source):
 
     def _run(self, design: Design, protocol: Protocol, seed: int) -> Result:
         from interphase.sources.pybamm_cell.experiment import run_inputs
-        from interphase.sources.pybamm_cell.simulate import solve_cycles
 
         started = time.process_time()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                plan = self._plan(protocol.steps)
-                run = solve_cycles(
-                    lambda n: self._simulation(protocol.steps, n), run_inputs(design, protocol, self.roles),
-                    protocol.n_cycles, self.config.chunk_cycles, plan, self.config.has_plating)
+                run = self.simulator.solve(protocol.steps, run_inputs(design, protocol, self.roles),
+                                           protocol.cycles_planned)
             except MemoryError:
                 raise
             except Exception as exc:  # noqa: BLE001 - building a model from a bad setting must not raise
@@ -106,37 +104,24 @@ class PyBaMMCellSource(Source):
         cost = Cost(cpu_seconds=time.process_time() - started)
         rows = observations(run.rows, protocol.n_cycles, self.spec.observables)
         metadata = self._metadata(protocol, run.chunks, caught)
+        provenance = self.provenance(design, protocol, seed, self._provenance_extra())
+        outcome = stop_outcome(rows, len(run.rows), protocol)
+        if outcome.stopped:
+            return Result(
+                source=self.name, design=design, protocol=protocol, status=ResultStatus.STOPPED,
+                message=outcome.reason, provenance=provenance,
+                # from the kept cycles alone: retention needs its reference cycle among them
+                observations=observations(run.rows[:outcome.cycles], protocol.n_cycles,
+                                          self.spec.observables),
+                cost=cost, cycles_run=outcome.cycles, metadata=metadata)
         if run.failure is not None:
             return Result(
                 source=self.name, design=design, protocol=protocol, status=ResultStatus.FAILED,
                 failure_kind=FailureKind.DETERMINISTIC, message=run.failure, observations=rows,
-                provenance=self.provenance(design, protocol, seed, self._provenance_extra()),
-                cost=cost, cycles_run=len(run.rows), metadata=metadata)
+                provenance=provenance, cost=cost, cycles_run=len(run.rows), metadata=metadata)
         return Result(
             source=self.name, design=design, protocol=protocol, observations=rows,
-            provenance=self.provenance(design, protocol, seed, self._provenance_extra()),
-            cost=cost, cycles_run=len(run.rows), metadata=metadata)
-
-    def _plan(self, steps: tuple[str, ...]) -> tuple[Any, ...]:
-        from interphase.sources.pybamm_cell.experiment import cycle_plan
-
-        return cycle_plan(steps, self.roles)
-
-    def _simulation(self, steps: tuple[str, ...], n_cycles: int) -> CachedSimulation:
-        """The cached simulation of ``n_cycles`` cycles of ``steps``, built on a miss."""
-        from interphase.sources.pybamm_cell.experiment import build_simulation
-        from interphase.sources.pybamm_cell.observables import solver_output_variables
-
-        key = canonical_json({"config": self.config.fingerprint(), "roles": self._roles_key,
-                              "steps": list(steps), "n_cycles": n_cycles})
-        return self.cache.get(key, lambda: build_simulation(
-            self.config, self.roles, self._plan(steps), n_cycles,
-            solver_output_variables(self.config.has_plating)))
-
-    @cached_property
-    def _roles_key(self) -> dict[str, Any]:
-        return {"temperature": self.roles.temperature, "controls": list(self.roles.controls),
-                "parameters": list(self.roles.parameters), "rate_floors": list(self.roles.rate_floors)}
+            provenance=provenance, cost=cost, cycles_run=len(run.rows), metadata=metadata)
 
     def _provenance_extra(self) -> dict[str, Any]:
         return {"world": self.world.name, "config": self.config.model_dump(mode="json")}
