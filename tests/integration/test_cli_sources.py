@@ -24,7 +24,8 @@ def db(tmp_path: Path) -> Path:
 def test_source_list_shows_every_registered_source() -> None:
     result = cli(None, "source", "list")
     assert result.exit_code == 0, result.output
-    for name in ("pybamm-spm", "pybamm-spme", "pybamm-dfn", "hte-robot", "electrolyte-empirical"):
+    for name in ("pybamm-spm", "pybamm-spme", "pybamm-dfn", "lab-cell", "post-mortem", "hte-robot",
+                 "electrolyte-empirical"):
         assert name in result.output
     assert "simulation" in result.output
 
@@ -71,6 +72,10 @@ def test_source_run_of_the_robot_indexes_by_temperature(db: Path) -> None:
     (("source", "run", "pybamm-spm", "--design", "Charge C-rate=5"), "outside the allowed range"),
     (("source", "run", "pybamm-spm", "--design", "Ambient temperature [K]=25 m"), "wrong dimension"),
     (("world", "show", "atlantis"), "unknown world 'atlantis'"),
+    (("source", "run", "lab-cell", "--stop-when", "Capacity retention"), "--stop-when"),
+    (("source", "run", "lab-cell", "--stop-when", "Happiness<3"), "unknown observable 'Happiness'"),
+    (("source", "run", "lab-cell", "--world", "atlantis"), "unknown world 'atlantis'"),
+    (("source", "run", "hte-robot", "--world", "sei-life"), "world 'sei-life' has no source 'hte-robot'"),
 ])
 def test_bad_source_input_is_exit_2_and_writes_nothing(db: Path, args: tuple[str, ...],
                                                      expected: str) -> None:
@@ -90,3 +95,42 @@ def test_protocol_pybamm_rejects_is_exit_2(db: Path, tmp_path: Path) -> None:
     assert result.exit_code == 2, result.output
     assert "steps.0" in result.output and "PyBaMM" in result.output
     assert counts(db) == before
+
+
+def test_source_run_lab_cell_stops_early_and_charges_only_the_hours_run(db: Path) -> None:
+    stopped = cli(db, "source", "run", "lab-cell", "--seed", "3", "--stop-at-cycle", "4")
+    assert stopped.exit_code == 0, stopped.output
+    assert "stopped after 4 cycles" in stopped.output
+    assert "Capacity retention" in stopped.output and "SEI thickness [m] " not in stopped.output
+    store = Store(str(db))
+    try:
+        result = store.list_results()[0].result
+    finally:
+        store.close()
+    assert result.status.value == "stopped" and result.cycles_run == 4
+    assert result.protocol.stop is not None and result.protocol.stop.at_cycle == 4
+    assert result.cost.lab_hours == pytest.approx(24.0 + result.metadata["cycle_hours"])
+    assert result.cost.lab_hours < 24.0 + 4 * 3.0  # four cycles at about 1C, not the 200 planned
+
+
+def test_a_world_file_of_ones_own_runs_without_code(db: Path, tmp_path: Path) -> None:
+    from importlib.resources import files
+
+    import yaml
+
+    data = yaml.safe_load(files("interphase").joinpath("worlds/sei-life.yaml").read_text(encoding="utf-8"))
+    data["name"] = "my-lab"
+    data["sources"] = {"cheap-sim": {**data["sources"]["pybamm-spm"], "fidelity": 5},
+                       "lab-cell": data["sources"]["lab-cell"]}
+    data["truth"]["failures"]["assembly_defect_rate"] = 0.0
+    path = tmp_path / "my-lab.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    listing = cli(None, "source", "list", "--world", str(path))
+    assert listing.exit_code == 0, listing.output
+    assert "cheap-sim" in listing.output and "lab-cell" in listing.output
+    assert "pybamm-dfn" not in listing.output
+    for name in ("cheap-sim", "lab-cell"):
+        ran = cli(db, "source", "run", name, "--world", str(path), "--cycles", "3")
+        assert ran.exit_code == 0, ran.output
+        assert "succeeded after 3 cycles" in ran.output
+    assert counts(db)["results"] == 2

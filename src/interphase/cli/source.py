@@ -24,6 +24,7 @@ from interphase.schema import (
     StopRule,
     canonical_hash,
     load_model_file,
+    parse_model,
 )
 from interphase.sources import Source, resolve_source, run_safely, source_names
 from interphase.sources.world import load_world
@@ -92,10 +93,7 @@ def parse_stop(at_cycle: int | None, when: str | None) -> StopRule | None:
         except ValueError:
             raise InvalidInputError("--stop-when", f"{raw!r} is not a number") from None
         fields.update({"observable": name, "below" if operator == "<" else "above": value})
-    try:
-        return StopRule(**fields)
-    except InvalidInputError as exc:
-        raise InvalidInputError(f"--stop {exc.field}", exc.problem) from None
+    return parse_model(StopRule, fields, context="--stop")
 
 
 def complete_design(source: Source, given: dict[str, str | float]) -> tuple[Design, list[str]]:
