@@ -531,8 +531,8 @@ def test_the_truth_never_leaks_to_the_store_exports_or_cli(
     assert {"parameter_factors", "cell_spread", "reaction-driven", "short_circuit_plated_capacity_ah",
             "assembly_defect_rate"} <= words
     truth = world.truth
+    # (A number that also appears in public, such as a threshold of 0.5, cannot be a marker.)
     assert {truth["parameter_factors"]["SEI solvent diffusivity [m2.s-1]"],
-            truth["failures"]["short_circuit_plated_capacity_ah"],
             truth["failures"]["assembly_defect_rate"],
             truth["simulator"]["parameters"]["Negative electrode reaction-driven LAM factor [m3.mol-1]"],
             } <= numbers
