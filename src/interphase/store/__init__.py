@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from interphase.store.records import (
     StatusEntry,
+    StoredArtifact,
     StoredCampaign,
     StoredDecision,
     StoredDesign,
@@ -15,5 +16,5 @@ from interphase.store.sql import TABLES, Store, design_id_for
 
 __all__ = [
     "TABLES", "StatusEntry", "Store", "StoredCampaign", "StoredDecision", "StoredDesign",
-    "StoredRequest", "StoredResult", "StoredSource", "design_id_for",
+    "StoredArtifact", "StoredRequest", "StoredResult", "StoredSource", "design_id_for",
 ]

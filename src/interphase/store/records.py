@@ -89,6 +89,17 @@ class StoredDecision(_Stored):
     created_at: datetime
 
 
+class StoredArtifact(_Stored):
+    """An artifact's description (its bytes come from ``Store.get_artifact``)."""
+
+    sha256: str
+    kind: str
+    media_type: str
+    size_bytes: int
+    metadata: dict
+    created_at: datetime
+
+
 class StatusEntry(_Stored):
     """One line of the append-only status log."""
 

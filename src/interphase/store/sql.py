@@ -38,6 +38,7 @@ from interphase.store import migrate
 from interphase.store.engine import make_engine, resolve_url
 from interphase.store.records import (
     StatusEntry,
+    StoredArtifact,
     StoredCampaign,
     StoredDecision,
     StoredDesign,
@@ -706,6 +707,17 @@ class Store:
         except IntegrityError:
             pass  # the same bytes were stored concurrently
         return digest
+
+    def list_artifacts(self, kind: str | None = None) -> list[StoredArtifact]:
+        """Artifacts (without their bytes), oldest first; only ``kind`` if given."""
+        with self._session() as session:
+            query = select(ArtifactRow.sha256, ArtifactRow.kind, ArtifactRow.media_type,
+                           ArtifactRow.size_bytes, ArtifactRow.meta, ArtifactRow.created_at)
+            if kind is not None:
+                query = query.where(ArtifactRow.kind == kind)
+            rows = session.execute(query.order_by(ArtifactRow.created_at, ArtifactRow.sha256)).all()
+        return [StoredArtifact(sha256=r[0], kind=r[1], media_type=r[2], size_bytes=r[3], metadata=r[4] or {},
+                               created_at=r[5]) for r in rows]
 
     def get_artifact(self, sha256: str) -> bytes:
         """The bytes stored under ``sha256``.
