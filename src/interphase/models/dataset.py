@@ -261,6 +261,8 @@ def robust_scale(values: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
 def _scale(y: Tensor, mask: Tensor, rows: Tensor | None) -> tuple[Tensor, Tensor]:
     if rows is not None:
         y, mask = y[rows], mask[rows]
+    if y.shape[-1] == 0:  # no observables of this kind
+        return torch.zeros(0), torch.ones(0)
     return robust_scale(y.reshape(-1, y.shape[-1]), mask.reshape(-1, mask.shape[-1]))
 
 

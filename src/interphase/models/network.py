@@ -1,0 +1,77 @@
+"""Building blocks shared by the model's modules: MLPs and Gaussian densities.
+
+The modules themselves live in ``vae.py`` (design VAE), ``dynamics.py`` (latent dynamics and
+prefix filter) and ``heads.py`` (source embedding, emissions, feasibility); ``generative.py``
+wires them into ``InterphaseNet``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+LOG_TWO_PI = math.log(2.0 * math.pi)
+
+
+def mlp(in_dim: int, hidden: int, out_dim: int, depth: int, dropout: float = 0.0) -> nn.Sequential:
+    """A SiLU MLP ``in_dim -> hidden (x depth) -> out_dim``, acting on the last axis."""
+    layers: list[nn.Module] = []
+    width = in_dim
+    for _ in range(depth):
+        layers += [nn.Linear(width, hidden), nn.SiLU()]
+        if dropout > 0.0:
+            layers.append(nn.Dropout(dropout))
+        width = hidden
+    layers.append(nn.Linear(width, out_dim))
+    return nn.Sequential(*layers)
+
+
+def shrink_last_layer(net: nn.Sequential, factor: float = 0.1) -> None:
+    """Scale the last linear layer's weights down and zero its bias (a near-constant start)."""
+    last = net[-1]
+    assert isinstance(last, nn.Linear)
+    with torch.no_grad():
+        last.weight.mul_(factor)
+        last.bias.zero_()
+
+
+def zero_where_missing(values: Tensor, mask: Tensor) -> Tensor:
+    """``values`` with 0.0 wherever ``mask == 0`` (so NaN or junk there cannot leak); same shape."""
+    return torch.where(mask > 0, values, torch.zeros_like(values))
+
+
+def soft_clamp(values: Tensor, low: float, high: float) -> Tensor:
+    """A smooth clamp of ``values`` into ``(low, high)`` (identity well inside); same shape."""
+    upper = high - F.softplus(high - values)
+    return low + F.softplus(upper - low)
+
+
+def gaussian_nll(residual: Tensor, std: Tensor) -> Tensor:
+    """Elementwise negative log-density of ``residual`` under ``N(0, std^2)``; same shape."""
+    return 0.5 * (residual / std) ** 2 + torch.log(std) + 0.5 * LOG_TWO_PI
+
+
+def kl_to_centred_normal(mean: Tensor, logvar: Tensor, prior_std: float = 1.0) -> Tensor:
+    """``KL(N(mean, exp(logvar)) || N(0, prior_std^2))``, summed over the last axis.
+
+    Args:
+        mean: ``... x L``.
+        logvar: ``... x L``.
+        prior_std: Std of the isotropic prior.
+
+    Returns:
+        ``...`` the KL in nats.
+
+    """
+    prior_var = prior_std ** 2
+    terms = (logvar.exp() + mean ** 2) / prior_var - 1.0 - logvar + math.log(prior_var)
+    return 0.5 * terms.sum(dim=-1)
+
+
+def standard_normal(shape: tuple[int, ...] | torch.Size, like: Tensor,
+                    generator: torch.Generator | None) -> Tensor:
+    """Standard normal draws of ``shape`` with ``like``'s dtype and device."""
+    return torch.randn(tuple(shape), generator=generator, dtype=like.dtype, device=like.device)

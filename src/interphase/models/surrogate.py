@@ -1,0 +1,220 @@
+"""The model as the rest of interphase uses it: fit on the store's records, predict, sample, save.
+
+``Surrogate.predict(designs, source=..., protocol=..., horizon=...)`` returns trajectories
+with aleatoric and epistemic uncertainty (:class:`~interphase.models.ensemble.Prediction`);
+``feasibility`` gives the probability that a run fails; ``sample_designs`` draws new designs
+from the VAE's prior. Checkpoints are content-hashed artifacts of the store (kind
+``"model"``) that name the training data's snapshot hash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from interphase.models.batch import TrajectoryBatch
+from interphase.models.dataset import TrajectoryDataset
+from interphase.models.ensemble import DeepEnsemble, EnsembleConfig, Prediction, from_bytes, to_bytes
+from interphase.models.features import DesignFeatures
+from interphase.models.training import ProgressCallback
+from interphase.schema import Design, DesignSpace, InvalidInputError, Protocol
+from interphase.store import Store
+
+ARTIFACT_KIND = "model"
+NO_SOURCE = "<none>"
+
+
+class Surrogate:
+    """A fitted deep ensemble and the data layout it was fitted on.
+
+    Args:
+        space: The design space.
+        observables: ``O`` per-cycle observables it predicts.
+        cond_observables: ``Oc`` condition-indexed observables.
+        conditions: ``C`` condition values (K).
+        source_names: Source vocabulary (``"<none>"`` last).
+        source_fidelity: Source → fidelity.
+        normalisation: ``y_loc``, ``y_scale`` (O,), ``cond_loc``, ``cond_scale`` (Oc,).
+        horizon: Cycles of the longest training record.
+        config: Ensemble settings.
+        snapshot_hash: Hash of the training data.
+    """
+
+    def __init__(self, space: DesignSpace, observables: list[str], cond_observables: list[str],
+                 conditions: list[float], source_names: list[str], source_fidelity: dict[str, int],
+                 normalisation: dict[str, Tensor], horizon: int, config: EnsembleConfig,
+                 snapshot_hash: str) -> None:
+        self.space = space
+        self.features = DesignFeatures(space)
+        self.observables = list(observables)
+        self.cond_observables = list(cond_observables)
+        self.conditions = list(conditions)
+        self.source_names = list(source_names)
+        self.source_fidelity = dict(source_fidelity)
+        self.normalisation = {k: v.detach().clone().float() for k, v in normalisation.items()}
+        self.horizon = int(horizon)
+        self.config = config
+        self.snapshot_hash = snapshot_hash
+        self.ensemble = DeepEnsemble(self._build_net, config)
+
+    def _build_net(self) -> torch.nn.Module:
+        from interphase.models.generative import InterphaseNet
+
+        n = self.normalisation
+        return InterphaseNet(
+            self.config.net, n_features=self.features.n_features,
+            categorical_slices=self.features.categorical_slices, n_sources=len(self.source_names),
+            n_controls=self.features.controls.n_controls, observables=self.observables,
+            cond_observables=self.cond_observables, y_loc=n["y_loc"], y_scale=n["y_scale"],
+            cond_loc=n["cond_loc"], cond_scale=n["cond_scale"],
+            conditions=torch.tensor(self.conditions, dtype=torch.float32) if self.conditions else None)
+
+    # ----------------------------------------------------------------- fitting
+
+    @classmethod
+    def fit(cls, dataset: TrajectoryDataset, config: EnsembleConfig, *, rows: Tensor | None = None,
+            progress: ProgressCallback | None = None) -> Surrogate:
+        """Fit a new ensemble on ``rows`` of ``dataset`` (all records by default).
+
+        Each member trains on a bootstrap sample of the designs (``config.bootstrap``).
+        """
+        rows = torch.arange(len(dataset)) if rows is None else rows
+        y_loc, y_scale = dataset.observable_scale(rows)
+        cond_loc, cond_scale = dataset.cond_scale(rows)
+        surrogate = cls(dataset.features.space, dataset.observables, dataset.cond_observables,
+                        dataset.conditions, dataset.source_names, dataset.source_fidelity,
+                        {"y_loc": y_loc, "y_scale": y_scale, "cond_loc": cond_loc, "cond_scale": cond_scale},
+                        dataset.horizon, config, dataset.snapshot_hash())
+        surrogate.ensemble.fit(dataset.batch, surrogate._rows_for(dataset, rows), progress=progress)
+        return surrogate
+
+    def refit(self, dataset: TrajectoryDataset, *, rows: Tensor | None = None,
+              progress: ProgressCallback | None = None) -> None:
+        """Warm-start every member on new data (same layout), for ``train.warm_epochs`` epochs.
+
+        Raises:
+            InvalidInputError: If the dataset's observables or sources differ from the model's.
+        """
+        if dataset.observables != self.observables or dataset.source_names != self.source_names:
+            raise InvalidInputError("dataset", "observables or sources changed since the model was fitted; "
+                                    "fit a new model")
+        rows = torch.arange(len(dataset)) if rows is None else rows
+        self.ensemble.fit(dataset.batch, self._rows_for(dataset, rows), warm=True, progress=progress)
+        self.snapshot_hash = dataset.snapshot_hash()
+        self.horizon = max(self.horizon, dataset.horizon)
+
+    def _rows_for(self, dataset: TrajectoryDataset, rows: Tensor):  # noqa: ANN202 - a closure
+        def member_rows(k: int) -> Tensor:
+            if not self.config.bootstrap:
+                return rows
+            return dataset.bootstrap(self.config.seed + k, rows)
+        return member_rows
+
+    # ----------------------------------------------------------------- prediction
+
+    def batch_for(self, designs: Sequence[Design], source: str, protocol: Protocol | None,
+                  horizon: int | None = None) -> TrajectoryBatch:
+        """A batch of new designs under one source and protocol, with nothing observed.
+
+        Raises:
+            InvalidInputError: If the source is not one the model knows.
+        """
+        index = self.source_index(source)
+        horizon = horizon or (protocol.n_cycles if protocol is not None else self.horizon)
+        x, x_mask = self.features.encode(designs)
+        n = len(designs)
+        u = self.features.controls.build(list(designs), [protocol] * n, horizon)
+        n_obs, n_cond = len(self.observables), len(self.cond_observables)
+        return TrajectoryBatch(
+            x=x, x_mask=x_mask, source=torch.full((n,), index, dtype=torch.long), u=u,
+            y=torch.zeros(n, horizon, n_obs), y_mask=torch.zeros(n, horizon, n_obs),
+            cycles=torch.zeros(n, dtype=torch.long), has_result=torch.ones(n), failed=torch.zeros(n),
+            cond_y=torch.zeros(n, len(self.conditions), n_cond),
+            cond_mask=torch.zeros(n, len(self.conditions), n_cond))
+
+    def source_index(self, source: str) -> int:
+        """The source's position in the vocabulary."""
+        known = [s for s in self.source_names if s != NO_SOURCE]
+        if source not in known:
+            raise InvalidInputError("source", f"the model knows no source {source!r}; it was fitted on "
+                                    f"{', '.join(known) or 'no source'}")
+        return self.source_names.index(source)
+
+    def predict(self, designs: Sequence[Design], *, source: str, protocol: Protocol | None = None,
+                horizon: int | None = None, n_samples: int = 32, seed: int = 0) -> Prediction:
+        """Trajectories of new designs under ``source``: mean, aleatoric and epistemic std, quantiles.
+
+        Returns:
+            Shapes ``B x T x O`` (``T = horizon``), quantiles ``L x B x T x O``.
+        """
+        batch = self.batch_for(designs, source, protocol, horizon)
+        return self.ensemble.predict(batch, batch.u.shape[1], n_samples=n_samples, seed=seed)
+
+    def predict_records(self, batch: TrajectoryBatch, *, horizon: int, prefix_cycles: Tensor | None = None,
+                        n_samples: int = 32, seed: int = 0) -> Prediction:
+        """Trajectories of records (e.g. held-out tests), optionally conditioned on their first cycles.
+
+        Controls beyond a record's last cycle repeat its last cycle's.
+        """
+        return self.ensemble.predict(batch, horizon, n_samples=n_samples, prefix_cycles=prefix_cycles,
+                                     seed=seed)
+
+    def feasibility(self, designs: Sequence[Design], *, source: str,
+                    protocol: Protocol | None = None) -> tuple[Tensor, Tensor]:
+        """Probability that a run fails (``B``) and its spread between members (``B``)."""
+        return self.ensemble.feasibility(self.batch_for(designs, source, protocol))
+
+    @torch.no_grad()
+    def sample_designs(self, n: int, *, seed: int = 0) -> list[Design]:
+        """``n`` new designs from the latent prior, decoded and validated in the space."""
+        generator = torch.Generator().manual_seed(seed)
+        member = self.ensemble.members[seed % len(self.ensemble.members)]
+        return self.features.decode(member.sample_designs(n, generator=generator))
+
+    # ----------------------------------------------------------------- persistence
+
+    def payload(self) -> dict[str, Any]:
+        """A checkpoint: layout, normalisation, settings and every member's weights."""
+        return {
+            "format": 1, "space": self.space.model_dump(mode="json"), "observables": self.observables,
+            "cond_observables": self.cond_observables, "conditions": self.conditions,
+            "source_names": self.source_names, "source_fidelity": self.source_fidelity,
+            "normalisation": self.normalisation, "horizon": self.horizon,
+            "snapshot_hash": self.snapshot_hash, "ensemble": self.ensemble.state(),
+        }
+
+    def save(self, store: Store, metadata: dict[str, Any] | None = None) -> str:
+        """Store the checkpoint as a content-hashed artifact; returns its SHA-256."""
+        meta = {"snapshot_hash": self.snapshot_hash, "observables": self.observables,
+                "sources": [s for s in self.source_names if s != NO_SOURCE],
+                "members": len(self.ensemble.members), **(metadata or {})}
+        return store.put_artifact(to_bytes(self.payload()), ARTIFACT_KIND, media_type="application/x-torch",
+                                  metadata=meta)
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Surrogate:
+        """Rebuild a surrogate from :meth:`payload`."""
+        config = EnsembleConfig.model_validate(payload["ensemble"]["config"])
+        surrogate = cls(DesignSpace.model_validate(payload["space"]), payload["observables"],
+                        payload["cond_observables"], payload["conditions"], payload["source_names"],
+                        payload["source_fidelity"], payload["normalisation"], payload["horizon"], config,
+                        payload["snapshot_hash"])
+        surrogate.ensemble.load_state(payload["ensemble"])
+        return surrogate
+
+    @classmethod
+    def load(cls, store: Store, sha256: str | None = None) -> Surrogate:
+        """The checkpoint ``sha256``, or the newest model in the store.
+
+        Raises:
+            InvalidInputError: If the store holds no model.
+        """
+        if sha256 is None:
+            models = store.list_artifacts(ARTIFACT_KIND)
+            if not models:
+                raise InvalidInputError("model", "the store holds no model yet; run 'interphase model fit'")
+            sha256 = models[-1].sha256
+        return cls.from_payload(from_bytes(store.get_artifact(sha256)))
