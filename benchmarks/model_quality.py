@@ -192,14 +192,35 @@ def main(argv: list[str] | None = None) -> int:
     report["wall_seconds"] = time.monotonic() - began
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "model_quality.json").write_text(json.dumps(report, indent=1))
-    try:
-        from interphase.models import plots
+    from interphase.models import plots
 
-        plots.write_all(surrogate, dataset, holdout, report, args.out, prefix="model_quality_")
-    except (ImportError, AttributeError) as exc:  # the plotting module arrives with the CLI
-        print(f"plots skipped: {exc}")
-    sha = surrogate.save(store, {"benchmark": "model_quality", "holdout": args.holdout, "seed": args.seed})
+    curves = {
+        source: (f["reliability"]["levels"], f["reliability"]["observed"])
+        for source, f in report["trajectories"].items()
+    }
+    plots.reliability_diagram(curves, args.out / "model_quality_reliability.png")
+    if curve:
+        plots.uncertainty_vs_data(
+            [c["fraction"] for c in curve],
+            [c["mean_epistemic_std_retention"] for c in curve],
+            [c["retention_rmse"] for c in curve],
+            args.out / "model_quality_data_size.png",
+            observable=RETENTION,
+        )
+    sha = surrogate.save(
+        store,
+        {
+            "benchmark": "model_quality",
+            "holdout_fraction": args.holdout,
+            "seed": args.seed,
+            "world": args.world,
+            "variance_factor": surrogate.ensemble.variance_factor,
+        },
+    )
     print(f"model {sha}; wrote {args.out / 'model_quality.json'} in {report['wall_seconds']:.0f} s")
+    print(
+        f"trajectory plots: interphase --db sqlite:///{args.db} model evaluate --model {sha[:12]} --sizes ''"
+    )
     return 0
 
 

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from interphase.cli import campaign, db, demo, design, export, imports, ls, source, world
+from interphase.cli import campaign, db, demo, design, export, imports, ls, model, source, world
 from interphase.cli.output import print_error
 from interphase.cli.state import CliState
 from interphase.schema import InterphaseError
@@ -90,6 +90,7 @@ app.add_typer(campaign.app, name="campaign")
 app.add_typer(design.app, name="design")
 app.add_typer(source.app, name="source")
 app.add_typer(world.app, name="world")
+app.add_typer(model.app, name="model")
 app.command("import")(imports.import_command)
 app.command("export")(export.export_command)
 app.command("ls")(ls.ls_command)

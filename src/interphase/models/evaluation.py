@@ -160,7 +160,8 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
                      f"model {early['mape_model']:.2f}%, sqrt(t)+t law {early['mape_sqrt_t_law']:.2f}%{gp}")
     auc = report.get("feasibility", {})
     if auc.get("n"):
-        lines.append(f"feasibility AUC {auc['auc']:.3f} on {auc['n']} records ({auc['failed']} failed)")
+        value = "n/a (one class only)" if not math.isfinite(auc["auc"]) else f"{auc['auc']:.3f}"
+        lines.append(f"feasibility AUC {value} on {auc['n']} records ({auc['failed']} failed)")
     return lines
 
 

@@ -112,8 +112,10 @@ class InterphaseNet(nn.Module):
         self.dynamics = LatentDynamics(c.latent_dim, n_controls, c.source_embedding_dim, c.hidden, c.depth,
                                        c.transition, c.min_std, c.initial_process_std, c.dropout)
         self.emission = EmissionHeads(c.latent_dim, c.hidden, c.depth, y_constraints, c.min_std, c.dropout)
+        # No head without condition-indexed observables (a zero-width layer only warns).
         self.condition_emission = ConditionEmission(c.latent_dim, c.source_embedding_dim, c.hidden, c.depth,
-                                                    cond_constraints, c.min_std, c.dropout)
+                                                    cond_constraints, c.min_std, c.dropout
+                                                    ) if self.cond_observables else None
         self.prefix_filter = PrefixFilter(len(self.observables), n_controls, c.source_embedding_dim,
                                           c.latent_dim, c.hidden, c.depth, c.prefix_prior_std, c.dropout)
         self.feasibility_head = FeasibilityHead(c.latent_dim, c.source_embedding_dim, n_controls, c.hidden,
@@ -188,6 +190,9 @@ class InterphaseNet(nn.Module):
 
         """
         z0 = self._sample_z0(batch, n_samples, generator)
+        if self.condition_emission is None:
+            empty = torch.zeros(z0.shape[0], len(batch), conditions.numel(), 0)
+            return empty, empty.clone()
         mean, std = self.condition_emission(z0, self.sources(batch.source), self._normalise(conditions))
         return mean, (std * self.condition_emission.constraints.scale) ** 2
 
@@ -250,7 +255,7 @@ class InterphaseNet(nn.Module):
             observation = zeros.index_put((labelled,), per_record)
 
         condition = zeros
-        if self.cond_observables and batch.cond_y.shape[1] > 0:
+        if self.condition_emission is not None and batch.cond_y.shape[1] > 0:
             if batch.cond_y.shape[1] != self.condition_grid.numel():
                 raise InvalidInputError("batch.cond_y", f"has {batch.cond_y.shape[1]} conditions, "
                                         f"the model's grid {self.condition_grid.numel()}")
