@@ -92,8 +92,20 @@ def unit_to_si(variable: ContinuousVariable | IntegerVariable, u: Tensor) -> Ten
     raise InvalidInputError(variable.name, "a categorical variable has no differentiable unit-cube map")
 
 
-class _UnitCubeBatches:
-    """Builds model batches of unit-cube designs under one source and protocol, in torch."""
+class UnitCubeBatches:
+    """Model batches of unit-cube designs under one source and protocol, built in torch.
+
+    ``batch(X)`` equals ``surrogate.batch_for(space.from_unit_cube(X), source, protocol)`` (up to
+    float rounding, and the relaxation of integers) but is differentiable in ``X``.
+
+    Args:
+        surrogate: The surrogate (its space, layout and source vocabulary).
+        source: Source of the records.
+        protocol: Gives the controls the design does not set (None: ``CONTROL_DEFAULTS``).
+
+    Raises:
+        InvalidInputError: On a categorical variable in the space, or an unknown source.
+    """
 
     def __init__(self, surrogate: Surrogate, source: str, protocol: Protocol | None) -> None:
         space = surrogate.space
@@ -162,6 +174,11 @@ def _constant(net: torch.nn.Module) -> Iterator[None]:
             p.requires_grad_(flag)
 
 
+def _require_members(surrogate: Surrogate) -> None:
+    if not surrogate.ensemble.members:
+        raise InvalidInputError("surrogate", "has no fitted members; fit or load it first")
+
+
 def _member_failure_probability(net: torch.nn.Module, batch: TrajectoryBatch) -> Tensor:
     with _constant(net):
         return net.feasibility(batch)  # type: ignore[operator]
@@ -180,7 +197,7 @@ class EndpointSampler:
 
     Raises:
         InvalidInputError: On a categorical design space, an unknown source or observable, a
-            cycle below 1, no targets or ``n_samples < 1``.
+            cycle below 1, no targets, ``n_samples < 1`` or a surrogate without members.
     """
 
     def __init__(self, surrogate: Surrogate, *, source: str, protocol: Protocol | None,
@@ -197,7 +214,8 @@ class EndpointSampler:
                 raise InvalidInputError("targets", f"the cycle of {name!r} must be an integer >= 1, "
                                         f"got {cycle!r}")
         self.surrogate = surrogate
-        self.designs = _UnitCubeBatches(surrogate, source, protocol)
+        self.designs = UnitCubeBatches(surrogate, source, protocol)
+        _require_members(surrogate)
         self.targets = [(name, int(cycle)) for name, cycle in targets]
         self.n_samples = n_samples
         self.seed = seed
@@ -295,9 +313,11 @@ def failure_probability(surrogate: Surrogate, source: str,
         ``X``'s dtype.
 
     Raises:
-        InvalidInputError: On a categorical design space or an unknown source.
+        InvalidInputError: On a categorical design space, an unknown source or a surrogate
+            without members.
     """
-    designs = _UnitCubeBatches(surrogate, source, protocol)
+    designs = UnitCubeBatches(surrogate, source, protocol)
+    _require_members(surrogate)
 
     def probability(X: Tensor) -> Tensor:
         batch = designs.batch(designs.flatten(X), 1)

@@ -81,7 +81,8 @@ class DeepEnsemble:
         self.build_net = build_net
         self.config = config
         self.members: list[torch.nn.Module] = []
-        self.variance_factor = 1.0
+        self.variance_factor = 1.0  # pooled over observables, for people
+        self.variance_factors: Tensor | None = None  # O, one per observable, what predict applies
 
     def fit(self, batch: TrajectoryBatch, rows_for: Callable[[int], Tensor], *, warm: bool = False,
             progress: ProgressCallback | None = None) -> list[list[float]]:
@@ -146,12 +147,13 @@ class DeepEnsemble:
         member_mean = means.mean(dim=1)  # K x B x T x O
         member_aleatoric = variances.mean(dim=1) + means.var(dim=1, unbiased=False)
         mean = member_mean.mean(dim=0)
-        aleatoric = member_aleatoric.mean(dim=0) * self.variance_factor
-        epistemic = member_mean.var(dim=0, unbiased=False) * self.variance_factor
+        factor = self._factor(mean.shape[-1])
+        aleatoric = member_aleatoric.mean(dim=0) * factor
+        epistemic = member_mean.var(dim=0, unbiased=False) * factor
         generator = torch.Generator().manual_seed(seed + 10_007)
         noise = torch.randn(means.shape, generator=generator)
         draws = means + noise * variances.clamp_min(0).sqrt()  # K x S x B x T x O
-        draws = mean + (draws - mean) * self.variance_factor**0.5
+        draws = mean + (draws - mean) * factor.sqrt()
         flat = draws.reshape(-1, *draws.shape[2:])
         level_tensor = torch.tensor(list(levels), dtype=flat.dtype)
         quantiles = torch.quantile(flat, level_tensor, dim=0)
@@ -164,32 +166,46 @@ class DeepEnsemble:
         probabilities = torch.stack([net.feasibility(batch) for net in self.members])
         return probabilities.mean(dim=0), probabilities.std(dim=0, unbiased=False)
 
-    def calibrate(self, batch: TrajectoryBatch, horizon: int, *, n_samples: int = 16, seed: int = 0) -> float:
-        """Fit the scalar variance factor on held-out records (post-hoc calibration).
+    def _factor(self, n_observables: int) -> Tensor:
+        """``O`` variance factors to apply (1.0 before calibration)."""
+        if self.variance_factors is not None and self.variance_factors.numel() == n_observables:
+            return self.variance_factors
+        return torch.full((n_observables,), float(self.variance_factor))
 
-        The factor makes the standardised residuals of ``batch``'s observations have unit
-        variance: ``mean((y - mean)^2 / var)`` over observed entries.
+    def calibrate(self, batch: TrajectoryBatch, horizon: int, *, n_samples: int = 16, seed: int = 0) -> float:
+        """Fit one variance factor per observable on held-out records (post-hoc calibration).
+
+        Each factor makes the standardised residuals of that observable have unit variance:
+        ``mean((y - mean)^2 / var)`` over its observed entries in ``batch``; an observable
+        with none gets the pooled factor.
 
         Returns:
-            The factor (1.0 means already calibrated).
+            The pooled factor (1.0 means already calibrated).
         """
-        self.variance_factor = 1.0
+        self.variance_factor, self.variance_factors = 1.0, None
         prediction = self.predict(batch, horizon, n_samples=n_samples, seed=seed)
         steps = min(horizon, batch.y.shape[1])
         y, mask = batch.y[:, :steps], batch.y_mask[:, :steps]
         var = prediction.total_std[:, :steps] ** 2
         z2 = ((y - prediction.mean[:, :steps]) ** 2 / var.clamp_min(1e-12)) * mask
-        self.variance_factor = float(z2.sum() / mask.sum().clamp_min(1.0))
-        return self.variance_factor
+        pooled = float(z2.sum() / mask.sum().clamp_min(1.0))
+        counts = mask.sum(dim=(0, 1))
+        per_observable = z2.sum(dim=(0, 1)) / counts.clamp_min(1.0)
+        fallback = torch.full_like(per_observable, pooled)
+        self.variance_factors = torch.where(counts > 0, per_observable, fallback)
+        self.variance_factor = pooled
+        return pooled
 
     def state(self) -> dict[str, Any]:
         """Everything needed to restore the members (with the config)."""
         return {"config": self.config.model_dump(mode="json"), "variance_factor": self.variance_factor,
+                "variance_factors": self.variance_factors,
                 "members": [net.state_dict() for net in self.members]}
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Restore members saved by :meth:`state` (the nets are rebuilt with ``build_net``)."""
         self.variance_factor = float(state["variance_factor"])
+        self.variance_factors = state.get("variance_factors")
         self.members = []
         for weights in state["members"]:
             net = self.build_net()
