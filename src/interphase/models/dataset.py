@@ -18,6 +18,7 @@ results of 200 cycles and 8 observables (640,000 values) take about 2 s on one c
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -227,6 +228,8 @@ class TrajectoryDataset:
             has_result=torch.tensor([float(r.result_id is not None) for r in records]),
             failed=torch.tensor([float(r.status == "failed") for r in records]),
             cond_y=_pad(placed.cond_y, extra), cond_mask=_pad(placed.cond_mask, extra))
+        if observables is None:  # by default, leave out what never varies (e.g. LAM in a model without it)
+            batch, placed = _drop_constant_observables(batch, placed)
         settings = {"space": canonical_hash(space.model_dump(mode="json")), "observables": placed.observables,
                     "cond_observables": placed.cond_observables, "conditions": placed.conditions,
                     "horizon": placed.horizon, "sources": names, "campaign": campaign,
@@ -234,6 +237,27 @@ class TrajectoryDataset:
         return cls(batch, features, placed.observables, placed.cond_observables, placed.conditions, names,
                    fidelity, records, skipped=skipped, skipped_designs=skipped_designs, settings=settings,
                    payload_hashes=payloads)
+
+
+def _drop_constant_observables(batch: TrajectoryBatch, placed: Any) -> tuple[TrajectoryBatch, Any]:
+    """Leave out per-cycle observables whose observed values never vary.
+
+    A constant column (e.g. loss of active material from a model without that mechanism,
+    exactly 0 or 1e-14) gets a degenerate scale, its likelihood dominates training and the
+    network learns to ignore the design. Asking for such an observable explicitly keeps it.
+    """
+    keep = []
+    for column in range(batch.y.shape[-1]):
+        values = batch.y[..., column][batch.y_mask[..., column] > 0]
+        spread = float(values.max() - values.min()) if values.numel() else 0.0
+        if spread > 1e-9 * max(float(values.abs().max()) if values.numel() else 0.0, 1e-30):
+            keep.append(column)
+    if len(keep) == batch.y.shape[-1]:
+        return batch, placed
+    index = torch.tensor(keep, dtype=torch.long)
+    batch = TrajectoryBatch(**{**batch.__dict__, "y": batch.y[..., index],
+                               "y_mask": batch.y_mask[..., index]})
+    return batch, dataclasses.replace(placed, observables=[placed.observables[i] for i in keep])
 
 
 def robust_scale(values: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
