@@ -166,8 +166,12 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [float(s) for s in args.sizes.split(",") if s.strip()]
     for size in sizes:
         subset, _ = split_designs(dataset, train, 1.0 - size, args.seed + 2) if size < 1.0 else (train, None)
+        # Every subset gets the optimiser steps of the full training set: less data, not less training.
+        full_steps = steps_for(len(train), TrainConfig(), args.size_epochs)
         small = EnsembleConfig(
-            members=args.size_members, seed=args.seed, train=TrainConfig(epochs=args.size_epochs)
+            members=args.size_members,
+            seed=args.seed,
+            train=TrainConfig(epochs=args.size_epochs, min_steps=full_steps),
         )
         model, _ = fit(dataset, subset, small, f"{int(size * 100)} % of the designs")
         prediction = model.predict_records(dataset.batch.index(holdout), horizon=dataset.horizon, n_samples=8)

@@ -20,7 +20,7 @@ from torch import Tensor
 
 from interphase.models.batch import TrajectoryBatch
 from interphase.models.config import NetConfig
-from interphase.models.training import ProgressCallback, TrainConfig, fit_network
+from interphase.models.training import ProgressCallback, TrainConfig, epochs_for, fit_network
 
 DEFAULT_LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)
 
@@ -103,10 +103,14 @@ class DeepEnsemble:
             for k in range(self.config.members):
                 torch.manual_seed(self.config.seed + k)  # initial weights: the only global draw
                 self.members.append(self.build_net())
-        epochs = self.config.train.warm_epochs if warm else self.config.train.epochs
-        return [fit_network(net, batch, rows_for(k), self.config.train, epochs=epochs,
-                            seed=self.config.seed + 1000 * k + (7 if warm else 0), progress=progress)
-                for k, net in enumerate(self.members)]
+        histories = []
+        for k, net in enumerate(self.members):
+            rows = rows_for(k)
+            epochs = self.config.train.warm_epochs if warm else epochs_for(len(rows), self.config.train)
+            seed = self.config.seed + 1000 * k + (7 if warm else 0)
+            histories.append(fit_network(net, batch, rows, self.config.train, epochs=epochs, seed=seed,
+                                         progress=progress))
+        return histories
 
     @torch.no_grad()
     def member_samples(self, batch: TrajectoryBatch, horizon: int, n_samples: int,

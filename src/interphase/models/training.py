@@ -23,6 +23,8 @@ class TrainConfig(BaseModel):
         weight_decay: Adam's L2 penalty.
         n_samples: Latent paths per record and step (Monte Carlo estimate of the ELBO).
         grad_clip: Largest gradient norm.
+        min_steps: Fewest optimiser steps of a fit from scratch: a small data set gets more
+            epochs, so that models fitted on less data are not simply less trained (0: none).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -34,12 +36,19 @@ class TrainConfig(BaseModel):
     weight_decay: float = Field(default=1e-5, ge=0.0, le=1.0)
     n_samples: int = Field(default=1, ge=1, le=64)
     grad_clip: float = Field(default=10.0, gt=0.0)
+    min_steps: int = Field(default=0, ge=0, le=10_000_000)
 
 
 def steps_for(n_records: int, config: TrainConfig, epochs: int) -> int:
     """Optimiser steps of ``epochs`` passes over ``n_records`` records."""
     per_epoch = max(1, -(-n_records // config.batch_size))
     return per_epoch * epochs
+
+
+def epochs_for(n_records: int, config: TrainConfig) -> int:
+    """Epochs of a fit from scratch: ``config.epochs``, or more to reach ``config.min_steps``."""
+    per_epoch = max(1, -(-n_records // config.batch_size))
+    return max(config.epochs, -(-config.min_steps // per_epoch))
 
 
 def fit_network(net: torch.nn.Module, batch: TrajectoryBatch, rows: torch.Tensor, config: TrainConfig, *,
