@@ -37,7 +37,7 @@ from interphase.models import evaluation, metrics
 from interphase.models.dataset import TrajectoryDataset
 from interphase.models.ensemble import EnsembleConfig
 from interphase.models.surrogate import Surrogate
-from interphase.models.training import TrainConfig, steps_for
+from interphase.models.training import TrainConfig, epochs_for, steps_for
 from interphase.sources.world import load_world
 from interphase.store import Store
 
@@ -66,7 +66,7 @@ def fit(
     calibration_rows: torch.Tensor | None = None,
 ) -> tuple[Surrogate, float]:
     """Fit with a progress bar; calibrate on ``calibration_rows``; returns the model and seconds."""
-    total = config.members * steps_for(len(rows), config.train, config.train.epochs)
+    total = config.members * steps_for(len(rows), config.train, epochs_for(len(rows), config.train))
     began = time.monotonic()
     with Progress() as progress:
         bar = progress.add_task(label, total=total)
@@ -162,34 +162,23 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
 
-    curve = []
     sizes = [float(s) for s in args.sizes.split(",") if s.strip()]
-    for size in sizes:
-        subset, _ = split_designs(dataset, train, 1.0 - size, args.seed + 2) if size < 1.0 else (train, None)
-        # Every subset gets the optimiser steps of the full training set: less data, not less training.
-        full_steps = steps_for(len(train), TrainConfig(), args.size_epochs)
-        small = EnsembleConfig(
-            members=args.size_members,
-            seed=args.seed,
-            train=TrainConfig(epochs=args.size_epochs, min_steps=full_steps),
-        )
-        model, _ = fit(dataset, subset, small, f"{int(size * 100)} % of the designs")
-        prediction = model.predict_records(dataset.batch.index(holdout), horizon=dataset.horizon, n_samples=8)
-        o = dataset.observables.index(RETENTION)
-        held = dataset.batch.index(holdout)
-        curve.append(
-            {
-                "fraction": size,
-                "train_records": len(subset),
-                "mean_epistemic_std_retention": float(prediction.epistemic_std[..., o].mean()),
-                "retention_rmse": metrics.rmse(
-                    held.y[..., o], prediction.mean[..., o], held.y_mask[..., o] > 0
-                ),
-            }
-        )
+    small = EnsembleConfig(
+        members=args.size_members, seed=args.seed, train=TrainConfig(epochs=args.size_epochs)
+    )
+    curve = evaluation.data_size_curve(
+        dataset,
+        train,
+        holdout,
+        sizes,
+        small,
+        seed=args.seed,
+        fit=lambda rows, cfg, label: fit(dataset, rows, cfg, label)[0],
+    )["points"]
+    for point in curve:
         print(
-            f"data {size:.2f}: epistemic std {curve[-1]['mean_epistemic_std_retention']:.4f}, "
-            f"RMSE {curve[-1]['retention_rmse']:.4f}",
+            f"data {point['fraction']:.2f}: epistemic std {point['mean_epistemic_std']:.4f}, "
+            f"RMSE {point['rmse']:.4f}",
             flush=True,
         )
     report["data_size_curve"] = curve
@@ -206,8 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     if curve:
         plots.uncertainty_vs_data(
             [c["fraction"] for c in curve],
-            [c["mean_epistemic_std_retention"] for c in curve],
-            [c["retention_rmse"] for c in curve],
+            [c["mean_epistemic_std"] for c in curve],
+            [c["rmse"] for c in curve],
             args.out / "model_quality_data_size.png",
             observable=RETENTION,
         )

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from interphase.schema import InvalidInputError, Observation, Protocol, StopRule, parse_model
-from interphase.sources.stopping import StopOutcome, keep_cycles, stop_outcome
+from interphase.sources.stopping import StopOutcome, stop_outcome
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -257,13 +257,3 @@ def test_a_crossing_after_the_cycles_run_is_ignored() -> None:
 def test_stopping_at_the_last_planned_cycle_is_not_a_stop(rule: dict[str, Any]) -> None:
     outcome = stop_outcome(per_cycle(RETENTION, FADE), 8, protocol(8, **rule))
     assert outcome == StopOutcome(8, False)
-
-
-def test_keep_cycles_keeps_the_first_cycles_and_anything_not_indexed_by_cycle() -> None:
-    capacity = per_cycle(CAPACITY, [5.0, 4.9, 4.8, 4.7], unit="A*h")
-    retention = per_cycle(RETENTION, FADE[:4])
-    in_time = Observation(observable=RETENTION, index=3600.0, index_unit="s", value=0.9, unit="")
-    kept = keep_cycles([*capacity, *retention, in_time], 2)
-    assert kept == (*capacity[:2], *retention[:2], in_time)
-    assert keep_cycles(capacity, 0) == ()
-    assert keep_cycles(capacity, 10) == tuple(capacity)

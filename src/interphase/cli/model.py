@@ -338,41 +338,22 @@ def _size_curve(surrogate: Surrogate, dataset: TrajectoryDataset, train: Tensor,
                 n_samples: int) -> dict[str, Any]:
     """Small ensembles fitted on nested shares of the training designs, scored on the holdout.
 
-    Designs without results always train (they only shape the design latent). The
-    ensembles are not calibrated: the curve shows the raw epistemic std.
+    See :func:`interphase.models.evaluation.data_size_curve`; this adds the progress bars.
     """
-    import torch
-
-    from interphase.models import metrics
     from interphase.models.ensemble import EnsembleConfig
+    from interphase.models.evaluation import data_size_curve
     from interphase.models.surrogate import Surrogate
 
-    if RETENTION not in dataset.observables:
-        return {"observable": RETENTION, "skipped": "the model does not predict it", "points": []}
-    groups = dataset.design_groups()
-    labelled = train[dataset.batch.has_result[train] > 0]
-    unlabelled = train[dataset.batch.has_result[train] == 0]
-    order = np.random.default_rng(seed).permutation(np.unique(groups[labelled].numpy()))
     config = EnsembleConfig(members=members, bootstrap=surrogate.config.bootstrap, seed=seed,
                             net=surrogate.config.net,
                             train=surrogate.config.train.model_copy(update={"epochs": epochs}))
-    column = dataset.observables.index(RETENTION)
-    batch = dataset.batch.index(held)
-    points = []
-    for fraction in fractions:
-        n_designs = max(1, math.ceil(fraction * len(order)))
-        chosen = torch.from_numpy(np.isin(groups[labelled].numpy(), order[:n_designs]))
-        rows = torch.sort(torch.cat([labelled[chosen], unlabelled])).values
-        with _progress(f"{fraction:g} of the designs", _total_steps(dataset, rows, config, epochs)) as bar:
-            small = Surrogate.fit(dataset, config, rows=rows, progress=bar)
-        prediction = small.predict_records(batch, horizon=dataset.horizon, n_samples=n_samples, seed=seed)
-        points.append({
-            "fraction": fraction, "n_designs": n_designs, "n_records": len(rows),
-            "mean_epistemic_std": float(prediction.epistemic_std[..., column].mean()),
-            "rmse": metrics.rmse(batch.y[..., column], prediction.mean[..., column],
-                                 batch.y_mask[..., column]),
-        })
-    return {"observable": RETENTION, "members": members, "epochs": epochs, "points": points}
+
+    def fit(rows: Tensor, fit_config: EnsembleConfig, label: str) -> Surrogate:
+        total = _total_steps(dataset, rows, fit_config, fit_config.train.epochs)
+        with _progress(label, total) as bar:
+            return Surrogate.fit(dataset, fit_config, rows=rows, progress=bar)
+
+    return data_size_curve(dataset, train, held, fractions, config, seed=seed, n_samples=n_samples, fit=fit)
 
 
 def _size_lines(curve: dict[str, Any] | None) -> list[str]:
@@ -651,11 +632,13 @@ def _require_space(surrogate: Surrogate, world: World, artifact: StoredArtifact)
 
 def _total_steps(dataset: TrajectoryDataset, rows: Tensor, config: EnsembleConfig, epochs: int) -> int:
     """Optimiser steps of the whole ensemble (each member's bootstrap sample has its own size)."""
-    from interphase.models.training import steps_for
+    from interphase.models.training import epochs_for, steps_for
 
     sizes = [len(dataset.bootstrap(config.seed + k, rows)) if config.bootstrap else len(rows)
              for k in range(config.members)]
-    return sum(steps_for(size, config.train, epochs) for size in sizes)
+    # A fit from scratch with min_steps runs more epochs on a small data set.
+    return sum(steps_for(size, config.train, epochs if config.train.min_steps == 0
+                         else epochs_for(size, config.train)) for size in sizes)
 
 
 class _ProgressCallback:

@@ -10,6 +10,7 @@ design to the endpoint, trained on the same training records of that source.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,9 @@ from torch import Tensor
 from interphase.models import metrics
 from interphase.models.baselines import GPEndpointBaseline, sqrt_t_fit_many
 from interphase.models.dataset import TrajectoryDataset
+from interphase.models.ensemble import EnsembleConfig
 from interphase.models.surrogate import Surrogate
+from interphase.models.training import steps_for
 
 RETENTION = "Capacity retention"
 
@@ -138,13 +141,57 @@ def feasibility_auc(surrogate: Surrogate, dataset: TrajectoryDataset, rows: Tens
     return {"n": len(keep), "failed": int(held.failed.sum()), "auc": auc}
 
 
-def mean_epistemic_std(surrogate: Surrogate, dataset: TrajectoryDataset, rows: Tensor, *, observable: str,
-                       n_samples: int = 8, seed: int = 0) -> float:
-    """Mean epistemic std of ``observable`` over the records ``rows`` and every cycle of the horizon."""
-    batch = dataset.batch.index(rows)
-    prediction = surrogate.predict_records(batch, horizon=dataset.horizon, n_samples=n_samples, seed=seed)
-    o = dataset.observables.index(observable)
-    return float(prediction.epistemic_std[..., o].mean())
+def data_size_curve(dataset: TrajectoryDataset, train: Tensor, held: Tensor, fractions: Sequence[float],
+                    config: EnsembleConfig, *, seed: int = 0, n_samples: int = 8,
+                    fit: Callable[[Tensor, EnsembleConfig, str], Surrogate] | None = None) -> dict[str, Any]:
+    """Epistemic std and RMSE of retention on ``held`` against the share of training designs used.
+
+    Ensembles of ``config`` are fitted on nested shares of the training designs (designs
+    without results always train). Every share gets at least the optimiser steps of the
+    whole training set (``TrainConfig.min_steps``), so that the curve compares less data,
+    not less training. The ensembles are not calibrated: the curve shows raw epistemic std.
+
+    Args:
+        dataset: Every record.
+        train: Training record positions.
+        held: Held-out record positions the curve is scored on.
+        fractions: Shares of the training designs, in (0, 1].
+        config: Ensemble settings of every fit.
+        seed: Seeds the order in which designs are added and the predictions.
+        n_samples: Latent paths per member for the predictions.
+        fit: ``(rows, config, label) -> Surrogate``, e.g. with a progress bar; plain
+            :meth:`Surrogate.fit` by default.
+
+    Returns:
+        ``{"observable", "members", "epochs", "points": [{"fraction", "n_designs", "n_records",
+        "mean_epistemic_std", "rmse"}, ...]}``.
+    """
+    if RETENTION not in dataset.observables:
+        return {"observable": RETENTION, "skipped": "the model does not predict it", "points": []}
+    fit = fit or (lambda rows, cfg, _label: Surrogate.fit(dataset, cfg, rows=rows))
+    full_steps = steps_for(len(train), config.train, config.train.epochs)
+    config = config.model_copy(update={"train": config.train.model_copy(update={"min_steps": full_steps})})
+    groups = dataset.design_groups()
+    labelled = train[dataset.batch.has_result[train] > 0]
+    unlabelled = train[dataset.batch.has_result[train] == 0]
+    order = np.random.default_rng(seed).permutation(np.unique(groups[labelled].numpy()))
+    column = dataset.observables.index(RETENTION)
+    batch = dataset.batch.index(held)
+    points = []
+    for fraction in fractions:
+        n_designs = max(1, math.ceil(fraction * len(order)))
+        chosen = torch.from_numpy(np.isin(groups[labelled].numpy(), order[:n_designs]))
+        rows = torch.sort(torch.cat([labelled[chosen], unlabelled])).values
+        small = fit(rows, config, f"{fraction:g} of the designs")
+        prediction = small.predict_records(batch, horizon=dataset.horizon, n_samples=n_samples, seed=seed)
+        points.append({
+            "fraction": fraction, "n_designs": n_designs, "n_records": len(rows),
+            "mean_epistemic_std": float(prediction.epistemic_std[..., column].mean()),
+            "rmse": metrics.rmse(batch.y[..., column], prediction.mean[..., column],
+                                 batch.y_mask[..., column]),
+        })
+    return {"observable": RETENTION, "members": config.members, "epochs": config.train.epochs,
+            "points": points}
 
 
 def summary_lines(report: dict[str, Any]) -> list[str]:

@@ -52,7 +52,3 @@ def stop_outcome(observations: Sequence[Observation], cycles_run: int, protocol:
         return StopOutcome(last, False)
     return StopOutcome(last, True, reason)
 
-
-def keep_cycles(observations: Sequence[Observation], last_cycle: int) -> tuple[Observation, ...]:
-    """The observations of cycles ``1..last_cycle``; those indexed otherwise are kept as they are."""
-    return tuple(o for o in observations if o.index_unit != "cycle" or o.index <= last_cycle)

@@ -51,7 +51,22 @@ def _settings(world: World, name: str) -> dict[str, Any]:
     return world.sources[name]
 
 
-class LabCellSource(Source):
+class _EmulatedLabSource(Source):
+    """What both lab sources share: their world's emulated lab, settings, space and version."""
+
+    def _attach(self, world: World, name: str, config_type: type) -> None:
+        self.config = parse_model(config_type, _settings(world, name), context=f"{world.name}.sources.{name}")
+        self.lab = emulated_lab(world)
+        self.world_name = world.name
+        self.design_space = world.design_space
+        self.default_protocol = world.protocol
+
+    def _version(self) -> str:
+        """The settings' version, PyBaMM's, and a hash of the truth (which reveals nothing)."""
+        return f"{self.config.version}+pybamm{version('pybamm')}.truth-{self.lab.truth.fingerprint()}"
+
+
+class LabCellSource(_EmulatedLabSource):
     """Cells built to a design and cycled: capacity, retention and resistance per cycle.
 
     What a cycler cannot see (SEI and plating thickness, lithium inventory) is never
@@ -65,16 +80,11 @@ class LabCellSource(Source):
     """
 
     def __init__(self, world: World, name: str = "lab-cell") -> None:
-        self.config = parse_model(LabCellConfig, _settings(world, name),
-                                  context=f"{world.name}.sources.{name}")
-        self.lab = emulated_lab(world)
-        self.world_name = world.name
-        self.design_space = world.design_space
-        self.default_protocol = world.protocol
+        self._attach(world, name, LabCellConfig)
         self.channels = self.config.channels or world.resources.lab_channels
         self.spec = SourceSpec(
             name=name,
-            version=f"{self.config.version}+pybamm{version('pybamm')}.truth-{self.lab.truth.fingerprint()}",
+            version=self._version(),
             technique=Technique.EXPERIMENT, fidelity=self.config.fidelity, observables=LAB_OBSERVABLES,
             cost_model={"kind": "lab_hours = formation_hours + cycle hours (1/C-rate per CC step, "
                                 "cv_hold_hours per hold, rests as given); a run charges the hours it took",
@@ -104,7 +114,7 @@ class LabCellSource(Source):
             cost=Cost(lab_hours=hours), cycles_run=test.cycles, metadata=_metadata(test))
 
 
-class PostMortemSource(Source):
+class PostMortemSource(_EmulatedLabSource):
     """The cell of a lab-cell test, opened after its last cycle: SEI thickness, with about ±20 % error.
 
     Args:
@@ -113,16 +123,11 @@ class PostMortemSource(Source):
     """
 
     def __init__(self, world: World, name: str = "post-mortem") -> None:
-        self.config = parse_model(PostMortemConfig, _settings(world, name),
-                                  context=f"{world.name}.sources.{name}")
-        self.lab = emulated_lab(world)
-        self.world_name = world.name
-        self.design_space = world.design_space
-        self.default_protocol = world.protocol
+        self._attach(world, name, PostMortemConfig)
         self.channels = self.config.channels
         self.spec = SourceSpec(
             name=name,
-            version=f"{self.config.version}+pybamm{version('pybamm')}.truth-{self.lab.truth.fingerprint()}",
+            version=self._version(),
             technique=Technique.CHARACTERISATION, fidelity=self.config.fidelity, observables=(SEI_THICKNESS,),
             cost_model={"kind": "lab_hours per examination; ends the cell; cycling paid by lab-cell",
                         "hours": self.config.hours, "relative_error": self.config.relative_error,
