@@ -209,7 +209,8 @@ def test_shapes(toy: Toy, transition: str) -> None:
     assert (designs[:, 2:4].sum(dim=-1) == 1).all() and set(designs[:, 2:4].unique().tolist()) <= {0.0, 1.0}
     probabilities = net.decode(z_mean, probabilities=True)[:, 2:4]
     torch.testing.assert_close(probabilities.sum(dim=-1), torch.ones(n))
-    states = net.dynamics.rollout(z_mean, batch.u, net.sources(batch.source), n_samples=2)
+    design = torch.cat([batch.x * batch.x_mask, batch.x_mask], dim=-1)
+    states = net.dynamics.rollout(z_mean.expand(2, -1, -1), batch.u, net.sources(batch.source), design=design)
     assert states.shape == (2, n, CYCLES, 8)
 
 
@@ -335,9 +336,9 @@ def trained() -> Iterator[Trained]:
     try:
         torch.manual_seed(0)
         net = build_net(train.batch, hidden=32, depth=1)
-        steps = 200
-        optimiser = torch.optim.Adam(net.parameters(), lr=3e-2)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=3e-2, total_steps=steps,
+        steps = 600
+        optimiser = torch.optim.Adam(net.parameters(), lr=1e-2)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=1e-2, total_steps=steps,
                                                        pct_start=0.2)
         draws, losses = generator(0), []
         start = time.perf_counter()

@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 
     from interphase.models.dataset import TrajectoryDataset
     from interphase.models.ensemble import EnsembleConfig
-    from interphase.models.plots import TrajectoryPanel
     from interphase.models.surrogate import Surrogate
     from interphase.store import Store, StoredArtifact
 
@@ -145,7 +144,7 @@ def _fit_new(dataset: TrajectoryDataset, train: Tensor, *, members: int, epochs:
 
     train_config = TrainConfig() if epochs is None else TrainConfig(epochs=epochs)
     config = EnsembleConfig(members=members, seed=seed, train=train_config)
-    with _progress("fitting", _total_steps(dataset, train, config, train_config.epochs)) as bar:
+    with _progress("fitting", Surrogate.fit_steps(dataset, config, rows=train)) as bar:
         surrogate = Surrogate.fit(dataset, config, rows=train, progress=bar)
     return surrogate, bar.last_loss
 
@@ -173,18 +172,15 @@ def _fit_warm(previous: tuple[StoredArtifact, Surrogate], world: World, dataset:
             update={"train": surrogate.config.train.model_copy(update={"warm_epochs": epochs})})
         surrogate.config = surrogate.ensemble.config = config
     config = surrogate.config
-    with _progress("warm refit", _total_steps(dataset, train, config, config.train.warm_epochs)) as bar:
+    with _progress("warm refit", surrogate.planned_steps(dataset, rows=train, warm=True)) as bar:
         surrogate.refit(dataset, rows=train, progress=bar)
     return surrogate, bar.last_loss
 
 
 def _calibrate(surrogate: Surrogate, dataset: TrajectoryDataset, held: Tensor) -> float:
     """Fit the variance factor on the held-out records' observations, when there are any."""
-    batch = dataset.batch.index(held)
-    if len(held) and bool((batch.y_mask > 0).any()):
-        with stderr_console().status("calibrating the variance on the holdout"):
-            return surrogate.ensemble.calibrate(batch, dataset.horizon)
-    return surrogate.ensemble.variance_factor  # nothing held out: keep the current factor
+    with stderr_console().status("calibrating the variance on the holdout"):
+        return surrogate.calibrate(dataset, held)  # nothing held out: the current factor
 
 
 def _print_fit_summary(sha: str, surrogate: Surrogate, dataset: TrajectoryDataset, train: Tensor,
@@ -349,8 +345,7 @@ def _size_curve(surrogate: Surrogate, dataset: TrajectoryDataset, train: Tensor,
                             train=surrogate.config.train.model_copy(update={"epochs": epochs}))
 
     def fit(rows: Tensor, fit_config: EnsembleConfig, label: str) -> Surrogate:
-        total = _total_steps(dataset, rows, fit_config, fit_config.train.epochs)
-        with _progress(label, total) as bar:
+        with _progress(label, Surrogate.fit_steps(dataset, fit_config, rows=rows)) as bar:
             return Surrogate.fit(dataset, fit_config, rows=rows, progress=bar)
 
     return data_size_curve(dataset, train, held, fractions, config, seed=seed, n_samples=n_samples, fit=fit)
@@ -368,6 +363,7 @@ def _write_evaluation(out: Path, report: dict[str, Any], surrogate: Surrogate, d
                       held: Tensor, *, n_samples: int, seed: int) -> list[Path]:
     """Write ``metrics.json`` and the PNGs into ``out``; return the paths written."""
     from interphase.models import plots
+    from interphase.models.evaluation import trajectory_panels
 
     out.mkdir(parents=True, exist_ok=True)
     metrics_path = out / "metrics.json"
@@ -375,8 +371,8 @@ def _write_evaluation(out: Path, report: dict[str, Any], surrogate: Surrogate, d
     curves = {source: (figures["reliability"]["levels"], figures["reliability"]["observed"])
               for source, figures in report["trajectories"].items()}
     written = [metrics_path, plots.reliability_diagram(curves, out / "reliability.png"),
-               plots.trajectory_figure(_trajectory_panels(surrogate, dataset, held, n_samples=n_samples,
-                                                          seed=seed), out / "trajectories.png")]
+               plots.trajectory_figure(trajectory_panels(surrogate, dataset, held, n_samples=n_samples,
+                                                         seed=seed), out / "trajectories.png")]
     curve = report.get("uncertainty_vs_data")
     if curve and curve["points"]:
         points = curve["points"]
@@ -385,43 +381,6 @@ def _write_evaluation(out: Path, report: dict[str, Any], surrogate: Surrogate, d
             [p["rmse"] for p in points], out / "uncertainty_vs_data.png", observable=curve["observable"],
             n_designs=[p["n_designs"] for p in points]))
     return written
-
-
-def _trajectory_panels(surrogate: Surrogate, dataset: TrajectoryDataset, held: Tensor, *, n_samples: int,
-                       seed: int) -> list[list[TrajectoryPanel]]:
-    """Retention and capacity of a few held-out records per source, observed and predicted."""
-    import torch
-
-    from interphase.models.evaluation import as_numpy, interval
-    from interphase.models.plots import TrajectoryPanel
-
-    columns = [dataset.observables.index(name) for name in (RETENTION, CAPACITY)
-               if name in dataset.observables]
-    batch = dataset.batch
-    chosen: list[int] = []
-    for index, name in enumerate(dataset.source_names):
-        if name != NO_SOURCE:
-            rows = [int(r) for r in held if int(batch.source[r]) == index
-                    and bool((batch.y_mask[r][:, columns] > 0).any())]
-            chosen.extend(rows[:RECORDS_PER_SOURCE])
-    if not chosen or not columns:
-        return []
-    records = batch.index(torch.tensor(chosen))
-    prediction = surrogate.predict_records(records, horizon=dataset.horizon, n_samples=n_samples, seed=seed)
-    lo50, hi50 = interval(prediction.quantiles, prediction.levels, 0.25, 0.75)
-    lo90, hi90 = interval(prediction.quantiles, prediction.levels, 0.05, 0.95)
-    cycles = np.arange(1, dataset.horizon + 1)
-    panels = []
-    for i, row in enumerate(chosen):
-        info = dataset.records[row]
-        title = f"{info.source}, record {(info.result_id or '')[:8]}"
-        observed = np.where(as_numpy(records.y_mask[i]) > 0, as_numpy(records.y[i]), np.nan)
-        panels.append([TrajectoryPanel(
-            title=title, observable=dataset.observables[o], cycles=cycles, observed=observed[:, o],
-            mean=as_numpy(prediction.mean[i, :, o]),
-            band_50=(as_numpy(lo50[i, :, o]), as_numpy(hi50[i, :, o])),
-            band_90=(as_numpy(lo90[i, :, o]), as_numpy(hi90[i, :, o]))) for o in columns])
-    return panels
 
 
 # ----------------------------------------------------------------------------- predict
@@ -628,17 +587,6 @@ def _require_space(surrogate: Surrogate, world: World, artifact: StoredArtifact)
         fitted = artifact.metadata.get("world", "another world")
         raise InvalidInputError("--world", f"world {world.name!r} has another design space than model "
                                 f"{artifact.sha256[:12]}, which was fitted on {fitted}")
-
-
-def _total_steps(dataset: TrajectoryDataset, rows: Tensor, config: EnsembleConfig, epochs: int) -> int:
-    """Optimiser steps of the whole ensemble (each member's bootstrap sample has its own size)."""
-    from interphase.models.training import epochs_for, steps_for
-
-    sizes = [len(dataset.bootstrap(config.seed + k, rows)) if config.bootstrap else len(rows)
-             for k in range(config.members)]
-    # A fit from scratch with min_steps runs more epochs on a small data set.
-    return sum(steps_for(size, config.train, epochs if config.train.min_steps == 0
-                         else epochs_for(size, config.train)) for size in sizes)
 
 
 class _ProgressCallback:

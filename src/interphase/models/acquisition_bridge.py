@@ -224,7 +224,9 @@ class EndpointSampler:
         self._trajectory_outputs = [i for i, _, _ in trajectory]
         self._observable_index = torch.tensor([surrogate.observables.index(n) for _, n, _ in trajectory],
                                               dtype=torch.long)
-        self._cycle_index = torch.tensor([c - 1 for _, _, c in trajectory], dtype=torch.long)
+        cycles = sorted({c for _, _, c in trajectory})
+        self._cycles = torch.tensor(cycles, dtype=torch.long)  # the only cycles the network evaluates
+        self._cycle_index = torch.tensor([cycles.index(c) for _, _, c in trajectory], dtype=torch.long)
         self._failure_outputs = [i for i, (name, _) in enumerate(self.targets) if name == FAILURE_LOGIT]
         self.horizon = max([c for _, _, c in trajectory], default=1)
 
@@ -260,7 +262,8 @@ class EndpointSampler:
                 generator = torch.Generator().manual_seed(self.seed + k)
                 with _constant(net):
                     mean, _ = net.sample_trajectories(  # type: ignore[operator]
-                        batch, horizon=self.horizon, n_samples=self.n_samples, generator=generator)
+                        batch, horizon=self.horizon, n_samples=self.n_samples, cycles=self._cycles,
+                        generator=generator)
                 endpoints = mean[:, :, self._cycle_index, self._observable_index]  # S x N x m'
                 columns.update({i: endpoints[..., j] for j, i in enumerate(self._trajectory_outputs)})
             if self._failure_outputs:

@@ -59,6 +59,8 @@ class RecordInfo:
         source: Source name, or ``"<none>"``.
         status: ``"succeeded"``, ``"stopped"`` or ``"failed"``; None without a result.
         cycles_run: Cycles completed, as stored (None if unknown or without a result).
+        failure_cause: What a failed run's source says ended it (its ``failure_cause``
+            metadata, e.g. ``"short circuit"`` or ``"assembly defect"``), else None.
     """
 
     result_id: str | None
@@ -67,6 +69,7 @@ class RecordInfo:
     source: str
     status: str | None
     cycles_run: int | None
+    failure_cause: str | None = None
 
 
 class TrajectoryDataset:
@@ -135,6 +138,38 @@ class TrajectoryDataset:
             n_out = min(max(n_out, 1), len(labelled) - 1)
         out = np.isin(self._groups, np.random.default_rng(seed).permutation(labelled)[:n_out])
         return torch.from_numpy(np.flatnonzero(~out)), torch.from_numpy(np.flatnonzero(out))
+
+    def folds(self, k: int, seed: int, *, stratify: Tensor | None = None) -> list[tuple[Tensor, Tensor]]:
+        """``k`` cross-validation folds by design: each design with results is held out once.
+
+        Args:
+            k: Folds, >= 2 and at most the designs with results.
+            seed: Seed of the shuffle.
+            stratify: ``B`` labels (e.g. source and failure); designs are dealt to folds in
+                turn within each label of their first record, so every fold gets its share
+                of rare labels. None: a plain shuffle.
+
+        Returns:
+            ``k`` pairs of ``(train, test)`` record positions (long, sorted); designs without
+            results are always in ``train``.
+
+        Raises:
+            InvalidInputError: On a bad ``k``.
+        """
+        labelled = np.unique(self._groups[self.batch.has_result.numpy() > 0])
+        if isinstance(k, bool) or not isinstance(k, int) or not 2 <= k <= max(len(labelled), 2) \
+                or k > len(labelled):
+            raise InvalidInputError("k", f"must be an integer in [2, {len(labelled)}], got {k!r}")
+        order = np.random.default_rng(seed).permutation(labelled)
+        if stratify is not None:
+            first = {int(g): int(stratify[int(np.flatnonzero(self._groups == g)[0])]) for g in order}
+            order = np.array(sorted(order, key=lambda g: first[int(g)]), dtype=np.int64)
+        fold_of = {int(g): i % k for i, g in enumerate(order)}
+        out = []
+        for fold in range(k):
+            held = np.isin(self._groups, [g for g, f in fold_of.items() if f == fold])
+            out.append((torch.from_numpy(np.flatnonzero(~held)), torch.from_numpy(np.flatnonzero(held))))
+        return out
 
     def bootstrap(self, seed: int, rows: Tensor | None = None) -> Tensor:
         """Resample designs with replacement; a drawn design brings all its records.
@@ -325,7 +360,9 @@ def _results(store: Store, space: DesignSpace, campaign: str | None, sources: Se
             if key not in parsed:
                 parsed[key] = Protocol.model_validate(protocol)
             protocol = parsed[key]
-        records.append(RecordInfo(result_id, design.content_hash(), design, source, status, cycles_run))
+        cause = (meta or {}).get("failure_cause") if status == "failed" else None
+        records.append(RecordInfo(result_id, design.content_hash(), design, source, status, cycles_run,
+                                  cause if isinstance(cause, str) else None))
         protocols.append(protocol)
         reference.append(_reference_cycle(meta, protocol, cycles_run))
         payloads[result_id] = payload_hash

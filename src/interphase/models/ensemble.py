@@ -20,7 +20,7 @@ from torch import Tensor
 
 from interphase.models.batch import TrajectoryBatch
 from interphase.models.config import NetConfig
-from interphase.models.training import ProgressCallback, TrainConfig, epochs_for, fit_network
+from interphase.models.training import ProgressCallback, TrainConfig, epochs_for, fit_members, steps_for
 
 DEFAULT_LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)
 
@@ -82,56 +82,78 @@ class DeepEnsemble:
         self.config = config
         self.members: list[torch.nn.Module] = []
         self.variance_factor = 1.0  # pooled over observables, for people
-        self.variance_factors: Tensor | None = None  # O, one per observable, what predict applies
+        self.variance_factors: Tensor | None = None  # n_sources x O, what predict applies
+        self.condition_factors: Tensor | None = None  # n_sources x Oc, what predict_conditions applies
 
     def fit(self, batch: TrajectoryBatch, rows_for: Callable[[int], Tensor], *, warm: bool = False,
             progress: ProgressCallback | None = None) -> list[list[float]]:
         """Train every member.
 
+        The members train together (:func:`~interphase.models.training.fit_members`): each
+        weighs the records by how often its rows hold them.
+
         Args:
             batch: All records.
             rows_for: Member index → its training rows (a bootstrap sample, or all).
             warm: Continue from the current members for ``train.warm_epochs`` epochs
-                instead of training new ones for ``train.epochs``.
-            progress: Called after each optimiser step of any member.
+                instead of training new ones for ``train.epochs`` (or more, to reach
+                ``train.min_steps``).
+            progress: Called after each optimiser step (one step trains every member).
 
         Returns:
             Each member's loss per epoch.
         """
         if not warm or len(self.members) != self.config.members:
+            warm = False
             self.members = []
             for k in range(self.config.members):
-                torch.manual_seed(self.config.seed + k)  # initial weights: the only global draw
-                self.members.append(self.build_net())
-        histories = []
-        for k, net in enumerate(self.members):
-            rows = rows_for(k)
-            epochs = self.config.train.warm_epochs if warm else epochs_for(len(rows), self.config.train)
-            seed = self.config.seed + 1000 * k + (7 if warm else 0)
-            histories.append(fit_network(net, batch, rows, self.config.train, epochs=epochs, seed=seed,
-                                         progress=progress))
-        return histories
+                with torch.random.fork_rng(devices=[]):  # initial weights, without touching the caller's seed
+                    torch.manual_seed(self.config.seed + k)
+                    self.members.append(self.build_net())
+        weights = self.member_weights(len(batch), rows_for)
+        return fit_members(self.members, batch, weights, self.config.train,
+                           epochs=self._epochs(weights, warm), seed=self.config.seed + (7 if warm else 0),
+                           progress=progress)
+
+    def member_weights(self, n_records: int, rows_for: Callable[[int], Tensor]) -> Tensor:
+        """``K x B`` weights: how often member ``k``'s rows hold each of the ``B`` records."""
+        return torch.stack([torch.bincount(rows_for(k), minlength=n_records).to(torch.float32)
+                            for k in range(self.config.members)])
+
+    def planned_steps(self, n_records: int, rows_for: Callable[[int], Tensor], *, warm: bool = False) -> int:
+        """Optimiser steps :meth:`fit` will take with these arguments (for progress bars)."""
+        weights = self.member_weights(n_records, rows_for)
+        warm = warm and len(self.members) == self.config.members
+        return steps_for(int(weights.sum(dim=0).gt(0).sum()), self.config.train, self._epochs(weights, warm))
+
+    def _epochs(self, weights: Tensor, warm: bool) -> int:
+        if warm:
+            return self.config.train.warm_epochs
+        return epochs_for(int(weights.sum(dim=0).gt(0).sum()), self.config.train)
 
     @torch.no_grad()
     def member_samples(self, batch: TrajectoryBatch, horizon: int, n_samples: int,
-                       prefix_cycles: Tensor | None = None, seed: int = 0) -> tuple[Tensor, Tensor]:
-        """Every member's latent paths.
+                       prefix_cycles: Tensor | None = None, seed: int = 0,
+                       cycles: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Every member's latent paths (at ``cycles`` only, when given; see ``sample_trajectories``).
 
         Returns:
-            Emission means and aleatoric variances, each ``K x S x B x T x O``.
+            Emission means and aleatoric variances, each ``K x S x B x T x O`` (``T`` the
+            number of ``cycles`` when given).
         """
         means, variances = [], []
         for k, net in enumerate(self.members):
             generator = torch.Generator().manual_seed(seed + k)
             mean, var = net.sample_trajectories(batch, horizon=horizon, n_samples=n_samples,
-                                                prefix_cycles=prefix_cycles, generator=generator)
+                                                prefix_cycles=prefix_cycles, cycles=cycles,
+                                                generator=generator)
             means.append(mean)
             variances.append(var)
         return torch.stack(means), torch.stack(variances)
 
     def predict(self, batch: TrajectoryBatch, horizon: int, *, n_samples: int = 32,
                 prefix_cycles: Tensor | None = None, levels: Sequence[float] = DEFAULT_LEVELS,
-                seed: int = 0) -> Prediction:
+                seed: int = 0, cycles: Tensor | None = None) -> Prediction:
         """Predict trajectories with both kinds of uncertainty.
 
         Args:
@@ -143,26 +165,50 @@ class DeepEnsemble:
                 cycles; None for none.
             levels: Quantile levels.
             seed: Seeds the latent noise.
+            cycles: ``n`` (long) cycle numbers in ``[1, horizon]`` to predict instead of all
+                (the prediction's ``T`` is then ``n``): endpoints of many designs for less.
 
         Returns:
             The prediction, calibrated if :meth:`calibrate` was run.
         """
-        means, variances = self.member_samples(batch, horizon, n_samples, prefix_cycles, seed)
-        member_mean = means.mean(dim=1)  # K x B x T x O
-        member_aleatoric = variances.mean(dim=1) + means.var(dim=1, unbiased=False)
-        mean = member_mean.mean(dim=0)
-        factor = self._factor(mean.shape[-1])
-        aleatoric = member_aleatoric.mean(dim=0) * factor
-        epistemic = member_mean.var(dim=0, unbiased=False) * factor
-        generator = torch.Generator().manual_seed(seed + 10_007)
-        noise = torch.randn(means.shape, generator=generator)
-        draws = means + noise * variances.clamp_min(0).sqrt()  # K x S x B x T x O
-        draws = mean + (draws - mean) * factor.sqrt()
-        flat = draws.reshape(-1, *draws.shape[2:])
-        level_tensor = torch.tensor(list(levels), dtype=flat.dtype)
-        quantiles = torch.quantile(flat, level_tensor, dim=0)
-        return Prediction(mean=mean, aleatoric_std=aleatoric.sqrt(), epistemic_std=epistemic.sqrt(),
-                          quantiles=quantiles, levels=level_tensor)
+        means, variances = self.member_samples(batch, horizon, n_samples, prefix_cycles, seed, cycles)
+        factor = self.factors_for(batch.source, means.shape[-1]).unsqueeze(1)  # B x 1 x O
+        return _summarise(means, variances, factor, levels, seed)
+
+    @torch.no_grad()
+    def member_condition_samples(self, batch: TrajectoryBatch, conditions: Tensor, n_samples: int,
+                                 seed: int = 0) -> tuple[Tensor, Tensor]:
+        """Every member's draws of the condition-indexed observables.
+
+        Returns:
+            Emission means and aleatoric variances, each ``K x S x B x C x Oc``.
+        """
+        means, variances = [], []
+        for k, net in enumerate(self.members):
+            generator = torch.Generator().manual_seed(seed + k)
+            mean, var = net.sample_conditions(batch, conditions, n_samples, generator=generator)
+            means.append(mean)
+            variances.append(var)
+        return torch.stack(means), torch.stack(variances)
+
+    def predict_conditions(self, batch: TrajectoryBatch, conditions: Tensor, *, n_samples: int = 32,
+                           levels: Sequence[float] = DEFAULT_LEVELS, seed: int = 0) -> Prediction:
+        """Predict the condition-indexed observables (e.g. conductivity at each temperature).
+
+        Args:
+            batch: ``B`` records (design and source matter).
+            conditions: ``C`` condition values (e.g. temperatures in K).
+            n_samples: Draws of z0 per member.
+            levels: Quantile levels.
+            seed: Seeds the draws.
+
+        Returns:
+            A prediction whose arrays are ``B x C x Oc`` (quantiles ``L x B x C x Oc``),
+            calibrated if :meth:`calibrate` saw condition-indexed values.
+        """
+        means, variances = self.member_condition_samples(batch, conditions, n_samples, seed)
+        factor = _rows(self.condition_factors, batch.source, means.shape[-1]).unsqueeze(1)
+        return _summarise(means, variances, factor, levels, seed)
 
     @torch.no_grad()
     def feasibility(self, batch: TrajectoryBatch) -> tuple[Tensor, Tensor]:
@@ -170,59 +216,178 @@ class DeepEnsemble:
         probabilities = torch.stack([net.feasibility(batch) for net in self.members])
         return probabilities.mean(dim=0), probabilities.std(dim=0, unbiased=False)
 
-    def _factor(self, n_observables: int) -> Tensor:
-        """``O`` variance factors to apply (1.0 before calibration)."""
-        if self.variance_factors is not None and self.variance_factors.numel() == n_observables:
-            return self.variance_factors
-        return torch.full((n_observables,), float(self.variance_factor))
+    def factors_for(self, source: Tensor, n_observables: int) -> Tensor:
+        """``B x O`` variance factors of records from ``source`` (``B``, long); 1.0 before calibration."""
+        if self.variance_factors is None:
+            return torch.full((len(source), n_observables), float(self.variance_factor))
+        return _rows(self.variance_factors, source, n_observables)
 
-    def calibrate(self, batch: TrajectoryBatch, horizon: int, *, n_samples: int = 16, seed: int = 0,
-                  level: float = 0.9) -> float:
-        """Fit one variance factor per observable on held-out records (post-hoc calibration).
+    @torch.no_grad()
+    def calibrate(self, batch: TrajectoryBatch, horizon: int, *, n_sources: int,
+                  conditions: Tensor | None = None, n_samples: int = 16, seed: int = 0,
+                  min_values: int = 100) -> float:
+        """Fit variance factors per source and observable on held-out records (post-hoc calibration).
 
-        Each factor scales the predictive variance so that the central ``level`` interval
-        holds ``level`` of that observable's held-out values: with standardised residuals
-        ``z = |y - mean| / std``, the factor is ``(quantile(z, level) / z_level)^2``, where
-        ``z_level`` is the standard normal's. Residuals are heavy-tailed (a few designs far
-        off), so matching a quantile calibrates the intervals people read better than
-        matching the mean of ``z^2``. An observable without held-out values gets the pooled
-        factor.
+        A factor ``f`` scales the predictive spread about the mean by ``sqrt(f)`` (draws,
+        quantiles and both stds). For each (source, observable) with at least ``min_values``
+        observed values, ``f`` is the value on a log grid whose central 50 % and 90 %
+        intervals (from the same draws ``predict`` takes its quantiles from) hold closest to
+        50 % and 90 % of the held-out values, each miss counted in units of its tolerance
+        (0.08 and 0.05). Residuals are heavy-tailed and differ between sources (a simulator's
+        error is its bias, a lab cell's its spread), so one factor per source and observable,
+        matched on the intervals people read, calibrates better than a pooled variance
+        ratio. A pair with too few values gets the observable's factor over all sources, and
+        an observable with too few the factor pooled over everything.
+
+        Args:
+            batch: Held-out records (a calibration split of the designs).
+            horizon: Cycles to score.
+            n_sources: Sources in the vocabulary (rows of the factor tables).
+            conditions: ``C`` condition values of ``batch.cond_y`` (condition-indexed
+                observables are calibrated too); None to leave them out.
+            n_samples: Latent paths per member.
+            seed: Seeds the paths.
+            min_values: Fewest values a (source, observable) needs for a factor of its own.
 
         Returns:
-            The pooled factor (1.0 means already calibrated).
+            The factor pooled over the per-cycle observables' values (1.0 means already
+            calibrated).
         """
-        self.variance_factor, self.variance_factors = 1.0, None
-        prediction = self.predict(batch, horizon, n_samples=n_samples, seed=seed)
+        self.variance_factor, self.variance_factors, self.condition_factors = 1.0, None, None
+        means, variances = self.member_samples(batch, horizon, n_samples, None, seed)
         steps = min(horizon, batch.y.shape[1])
-        y, mask = batch.y[:, :steps], batch.y_mask[:, :steps] > 0
-        z = (y - prediction.mean[:, :steps]).abs() / prediction.total_std[:, :steps].clamp_min(1e-12)
-        target = float(torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor(0.5 + level / 2)))
-
-        def factor(values: Tensor) -> float:
-            return (float(torch.quantile(values, level)) / target) ** 2 if values.numel() else 1.0
-
-        pooled = factor(z[mask])
-        self.variance_factors = torch.tensor([factor(z[..., o][mask[..., o]]) if bool(mask[..., o].any())
-                                              else pooled for o in range(z.shape[-1])])
-        self.variance_factor = pooled
-        return pooled
+        self.variance_factors, self.variance_factor = _factor_table(
+            means[:, :, :, :steps], variances[:, :, :, :steps], batch.y[:, :steps],
+            batch.y_mask[:, :steps] > 0, batch.source, n_sources, min_values, seed)
+        if conditions is not None and batch.cond_y.shape[-1] and conditions.numel():
+            means, variances = self.member_condition_samples(batch, conditions, n_samples, seed)
+            self.condition_factors, _ = _factor_table(means, variances, batch.cond_y, batch.cond_mask > 0,
+                                                      batch.source, n_sources, min_values, seed)
+        return self.variance_factor
 
     def state(self) -> dict[str, Any]:
         """Everything needed to restore the members (with the config)."""
         return {"config": self.config.model_dump(mode="json"), "variance_factor": self.variance_factor,
-                "variance_factors": self.variance_factors,
+                "variance_factors": self.variance_factors, "condition_factors": self.condition_factors,
                 "members": [net.state_dict() for net in self.members]}
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Restore members saved by :meth:`state` (the nets are rebuilt with ``build_net``)."""
         self.variance_factor = float(state["variance_factor"])
         self.variance_factors = state.get("variance_factors")
+        self.condition_factors = state.get("condition_factors")
         self.members = []
         for weights in state["members"]:
             net = self.build_net()
             net.load_state_dict(weights)
             net.eval()
             self.members.append(net)
+
+
+_CALIBRATION_LEVELS = (0.5, 0.9)
+_CALIBRATION_TOLERANCES = (0.08, 0.05)
+_CALIBRATION_QUANTILES = (0.25, 0.75, 0.05, 0.95)  # the bounds of those central intervals
+_FACTOR_GRID = torch.logspace(-3.0, 3.0, 241)
+
+
+def _summarise(means: Tensor, variances: Tensor, factor: Tensor, levels: Sequence[float],
+               seed: int) -> Prediction:
+    """Pool ``K x S x B x N x O`` path moments into a prediction; ``factor`` (``B x 1 x O``) scales spread."""
+    member_mean = means.mean(dim=1)  # K x B x N x O
+    member_aleatoric = variances.mean(dim=1) + means.var(dim=1, unbiased=False)
+    mean = member_mean.mean(dim=0)
+    aleatoric = member_aleatoric.mean(dim=0) * factor
+    epistemic = member_mean.var(dim=0, unbiased=False) * factor
+    deviations = _deviations(means, variances, mean, seed) * factor.sqrt()
+    level_tensor = torch.tensor(list(levels), dtype=deviations.dtype)
+    quantiles = mean + torch.quantile(deviations, level_tensor, dim=0)
+    return Prediction(mean=mean, aleatoric_std=aleatoric.sqrt(), epistemic_std=epistemic.sqrt(),
+                      quantiles=quantiles, levels=level_tensor)
+
+
+def _rows(table: Tensor | None, source: Tensor, width: int) -> Tensor:
+    """``B x width`` rows of a factor table for each record's source (ones without a table)."""
+    if table is None or table.shape[-1] != width:
+        return torch.ones(len(source), width)
+    if table.dim() == 1:  # one factor per observable, for every source
+        return table.expand(len(source), -1)
+    return table[source.clamp(max=table.shape[0] - 1)]
+
+
+def _factor_table(means: Tensor, variances: Tensor, y: Tensor, mask: Tensor, source: Tensor, n_sources: int,
+                  min_values: int, seed: int) -> tuple[Tensor, float]:
+    """``n_sources x O`` calibrated factors (see ``DeepEnsemble.calibrate``) and the pooled one.
+
+    Args:
+        means: ``K x S x B x N x O`` path means on ``N`` cycles or conditions.
+        variances: Their aleatoric variances.
+        y: ``B x N x O`` held-out values.
+        mask: ``B x N x O`` (bool) where observed.
+        source: ``B`` (long) record sources.
+        n_sources: Rows of the table.
+        min_values: Fewest values for a factor of its own.
+        seed: Seeds the emission noise of the draws.
+    """
+    if not bool(mask.any()):
+        return torch.ones(n_sources, y.shape[-1]), 1.0
+    mean = means.mean(dim=(0, 1))
+    deviations = _deviations(means, variances, mean, seed)
+    residual = y - mean
+    bounds = torch.quantile(deviations, torch.tensor(_CALIBRATION_QUANTILES), dim=0)
+
+    def fit(select: Tensor) -> float | None:
+        if int(select.sum()) < min_values:
+            return None
+        return _best_factor(residual[select], bounds[:, select])
+
+    pooled = fit(mask) or 1.0
+    table = torch.full((n_sources, y.shape[-1]), pooled)
+    for o in range(y.shape[-1]):
+        column = _only(mask, o)
+        table[:, o] = fit(column) or pooled
+        for s in range(n_sources):
+            own = fit(column & (source == s).view(-1, 1, 1))
+            if own is not None:
+                table[s, o] = own
+    return table, pooled
+
+
+def _deviations(means: Tensor, variances: Tensor, center: Tensor, seed: int) -> Tensor:
+    """``(K S) x B x T x O`` draws about ``center``: each path's mean plus its emission noise.
+
+    Args:
+        means: ``K x S x B x T x O`` emission means of the paths.
+        variances: Their aleatoric variances, same shape.
+        center: ``B x T x O`` predictive mean.
+        seed: Seeds the emission noise.
+    """
+    generator = torch.Generator().manual_seed(seed + 10_007)
+    noise = torch.randn(means.shape, generator=generator)
+    draws = means + noise * variances.clamp_min(0).sqrt()
+    return (draws - center).reshape(means.shape[0] * means.shape[1], *means.shape[2:])
+
+
+def _only(mask: Tensor, column: int) -> Tensor:
+    """``mask`` (``B x T x O``) with every column but ``column`` cleared."""
+    out = torch.zeros_like(mask)
+    out[..., column] = mask[..., column]
+    return out
+
+
+def _best_factor(residual: Tensor, bounds: Tensor) -> float:
+    """The grid factor whose scaled intervals cover ``residual`` closest to the calibration levels.
+
+    Args:
+        residual: ``n`` observed minus predicted mean.
+        bounds: ``4 x n`` unscaled deviation quantiles: the 50 % interval's, then the 90 %'s.
+    """
+    roots = _FACTOR_GRID.sqrt().view(-1, 1)
+    loss = torch.zeros(len(_FACTOR_GRID))
+    for i, (level, tolerance) in enumerate(zip(_CALIBRATION_LEVELS, _CALIBRATION_TOLERANCES, strict=True)):
+        low, high = bounds[2 * i], bounds[2 * i + 1]
+        covered = ((residual >= roots * low) & (residual <= roots * high)).to(torch.float32).mean(dim=1)
+        loss += ((covered - level) / tolerance) ** 2
+    return float(_FACTOR_GRID[int(torch.argmin(loss))])
 
 
 def to_bytes(payload: dict[str, Any]) -> bytes:

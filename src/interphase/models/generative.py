@@ -4,14 +4,17 @@ Generative story for a record (design ``x``, source ``s``, controls ``u``)::
 
     z0 ~ N(0, I)                                           design latent
     x | z0 ~ DesignVAE decoder                             mixed continuous / categorical
-    z(t) = z(t-1) + f(z(t-1), u(t), e_s) + sigma * eps     latent Markov dynamics (z(-1) = z0)
-    y(t) | z(t) ~ N(physics(h(z(t)) under s), std^2)       per-cycle emissions
+    z(j+1) = z(j) + f(z(j), u_j, e_s) + sigma * eps        latent Markov dynamics, a step per
+                                                           stride cycles (z(0) = z0), interpolated
+    y(t) | z(t) ~ N(physics(h(z(t), u(t)) under s), std^2) per-cycle emissions
     cond_y(c) | z0 ~ N(g(z0, e_s, c), std_c^2)             condition-indexed emissions
-    fail | z0, s, u ~ Bernoulli(sigmoid(feasibility))
+    fail | z0, x, s, u ~ Bernoulli(sigmoid(feasibility))
 
 Inference uses ``q(z0 | x * x_mask, x_mask)`` and, for a record conditioned on its first ``k``
-cycles, a correction ``q(delta | prefix, z(k-1))`` added to the state at position ``k - 1``
-(prior ``N(0, prefix_prior_std^2 I)``; see ``dynamics.PrefixFilter``).
+cycles, a correction ``q(delta | prefix, z(j))`` added to the state at knot ``j = floor(k /
+stride)``, the last within the prefix, and a drift added at every later knot (prior
+``N(0, prefix_prior_std^2 I)``; see ``dynamics.PrefixFilter``). Training draws a random prefix per record, zero included, so the
+same network forecasts untested designs and running tests.
 
 Shapes: ``S`` samples, ``B`` records, ``T`` cycles, ``D`` features, ``L`` latent size, ``U``
 controls, ``O`` per-cycle observables, ``C`` conditions, ``Oc`` condition-indexed observables.
@@ -19,6 +22,7 @@ controls, ``O`` per-cycle observables, ``C`` conditions, ``Oc`` condition-indexe
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import torch
@@ -27,7 +31,7 @@ from torch import Tensor, nn
 
 from interphase.models.batch import TrajectoryBatch
 from interphase.models.config import NetConfig
-from interphase.models.dynamics import LatentDynamics, PrefixFilter, StateUpdate
+from interphase.models.dynamics import LatentDynamics, PrefixFilter, StateUpdate, interpolation_matrix
 from interphase.models.heads import ConditionEmission, EmissionHeads, FeasibilityHead, SourceEmbedding
 from interphase.models.network import gaussian_nll, kl_to_centred_normal, standard_normal, zero_where_missing
 from interphase.models.physics import PhysicsConstraints, kind_of
@@ -52,7 +56,7 @@ def _draw(mean: Tensor, logvar: Tensor, n_samples: int, generator: torch.Generat
 
 
 class InterphaseNet(nn.Module):
-    """The VAE, latent dynamics, prefix filter and heads, wired together.
+    """The VAE, latent dynamics, run-effect encoder and heads, wired together.
 
     Args:
         config: Architecture and loss weights.
@@ -92,7 +96,7 @@ class InterphaseNet(nn.Module):
             [kind_of(name, c.physics) for name in self.observables],
             _vector(y_loc, len(self.observables), "y_loc"),
             _vector(y_scale, len(self.observables), "y_scale"),
-            sequential=True, typical_cycles=c.typical_cycles)
+            sequential=True, typical_cycles=c.typical_cycles / c.cycle_stride)
         cond_constraints = PhysicsConstraints(
             [kind_of(name, c.physics) for name in self.cond_observables],
             _vector(cond_loc, len(self.cond_observables), "cond_loc"),
@@ -110,16 +114,19 @@ class InterphaseNet(nn.Module):
         self.sources = SourceEmbedding(n_sources, c.source_embedding_dim, y_constraints.n_channels,
                                        y_constraints.n_observables)
         self.dynamics = LatentDynamics(c.latent_dim, n_controls, c.source_embedding_dim, c.hidden, c.depth,
-                                       c.transition, c.min_std, c.initial_process_std, c.dropout)
-        self.emission = EmissionHeads(c.latent_dim, c.hidden, c.depth, y_constraints, c.min_std, c.dropout)
+                                       c.transition, c.min_std, c.initial_process_std, c.cycle_stride,
+                                       c.dropout, design_dim=2 * n_features if c.design_context else 0)
+        self.emission = EmissionHeads(c.latent_dim, n_controls, c.hidden, c.depth, y_constraints, c.min_std,
+                                      c.dropout)
         # No head without condition-indexed observables (a zero-width layer only warns).
         self.condition_emission = ConditionEmission(c.latent_dim, c.source_embedding_dim, c.hidden, c.depth,
                                                     cond_constraints, c.min_std, c.dropout
                                                     ) if self.cond_observables else None
         self.prefix_filter = PrefixFilter(len(self.observables), n_controls, c.source_embedding_dim,
-                                          c.latent_dim, c.hidden, c.depth, c.prefix_prior_std, c.dropout)
-        self.feasibility_head = FeasibilityHead(c.latent_dim, c.source_embedding_dim, n_controls, c.hidden,
-                                                c.depth, c.dropout)
+                                          c.latent_dim, c.hidden, c.depth, c.prefix_prior_std,
+                                          c.typical_cycles, c.dropout)
+        self.feasibility_head = FeasibilityHead(c.latent_dim, n_features, c.source_embedding_dim, n_controls,
+                                                c.hidden, c.depth, c.dropout)
 
     # ------------------------------------------------------------------ design
     def encode(self, x: Tensor, x_mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -144,13 +151,13 @@ class InterphaseNet(nn.Module):
 
     # ------------------------------------------------------------------ predictions
     def sample_trajectories(self, batch: TrajectoryBatch, *, horizon: int, n_samples: int,
-                            prefix_cycles: Tensor | None = None,
+                            prefix_cycles: Tensor | None = None, cycles: Tensor | None = None,
                             generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-        """Sampled emission moments over ``horizon`` cycles.
+        """Sampled emission moments over ``horizon`` cycles (or at some of them).
 
         Each sample draws z0 from ``q(z0 | x)``, a latent path with process noise and, with a
-        prefix, the correction; the returned moments are those of the emission given that path.
-        Controls past ``batch.u``'s last position repeat its last cycle. Call under
+        prefix, the correction; the returned moments are those of the emission given that
+        path. Controls past ``batch.u``'s last position repeat its last cycle. Call under
         ``torch.no_grad()`` unless gradients (e.g. with respect to ``batch.x``) are wanted.
 
         Args:
@@ -158,21 +165,29 @@ class InterphaseNet(nn.Module):
             horizon: Cycles to predict (position ``t`` is cycle ``t + 1``).
             n_samples: ``S``.
             prefix_cycles: ``B`` (long) cycles of each record's observed ``y`` to condition on
-                (clamped to its ``cycles``; 0 for none). Positions before ``k - 1`` stay prior
-                predictions; the correction acts from position ``k - 1`` on.
+                (clamped to its ``cycles``; 0 for none). The correction acts from the last knot
+                within the prefix on.
+            cycles: ``n`` (long) cycle numbers in ``[1, horizon]`` to return instead of every
+                cycle; the emission heads then run at the knots those cycles need only (all
+                knots up to the last one for a non-decreasing observable). For endpoints of
+                many designs.
             generator: Source of every draw.
 
         Returns:
-            ``(mean, var)``, each ``S x B x horizon x O``: emission mean (canonical units, within
-            the physics bounds) and aleatoric variance (canonical units squared).
+            ``(mean, var)``, each ``S x B x horizon x O`` (``S x B x n x O`` with ``cycles``):
+            emission mean (canonical units, within the physics bounds) and aleatoric variance
+            (canonical units squared).
 
         """
-        z0 = self._sample_z0(batch, n_samples, generator)
+        z0 = self._code(batch, n_samples)
         embedding = self.sources(batch.source)
         prefix = self._clamp_prefix(batch, prefix_cycles)
         steps = max(horizon, int(prefix.max()) if prefix.numel() else 0)
-        states, _ = self._rollout(batch, z0, embedding, steps, prefix, generator)
-        mean, std = self.emission(states[:, :, :horizon], batch.source, self.sources)
+        knots, u, _ = self._rollout(batch, z0, embedding, steps, prefix, generator)
+        wanted = torch.arange(1, horizon + 1) if cycles is None else cycles.long()
+        if wanted.numel() and (int(wanted.min()) < 1 or int(wanted.max()) > horizon):
+            raise InvalidInputError("cycles", f"must lie in [1, {horizon}]")
+        mean, std = self._emit(knots, u, batch.source, steps, wanted)
         return mean, (std * self.emission.constraints.scale) ** 2
 
     def sample_conditions(self, batch: TrajectoryBatch, conditions: Tensor, n_samples: int,
@@ -189,7 +204,7 @@ class InterphaseNet(nn.Module):
             ``(mean, var)``, each ``S x B x C x Oc`` in canonical units (squared for ``var``).
 
         """
-        z0 = self._sample_z0(batch, n_samples, generator)
+        z0 = self._code(batch, n_samples)
         if self.condition_emission is None:
             empty = torch.zeros(z0.shape[0], len(batch), conditions.numel(), 0)
             return empty, empty.clone()
@@ -199,20 +214,21 @@ class InterphaseNet(nn.Module):
     def feasibility(self, batch: TrajectoryBatch) -> Tensor:
         """``B`` probability of failure, at the posterior mean of z0."""
         mean, _ = self.encode(batch.x, batch.x_mask)
-        embedding = self.sources(batch.source)
-        logits = self.feasibility_head(mean.unsqueeze(0), embedding, self._mean_controls(batch))
+        logits = self._failure_logits(batch, mean.unsqueeze(0), self.sources(batch.source))
         return torch.sigmoid(logits.squeeze(0))
 
     # ------------------------------------------------------------------ training
-    def loss(self, batch: TrajectoryBatch, *, n_samples: int = 1, prefix_cycles: Tensor | None = None,
-             generator: torch.Generator | None = None) -> tuple[Tensor, dict[str, float]]:
-        """The masked negative ELBO plus the feasibility cross-entropy, averaged per record.
+    def loss_terms(self, batch: TrajectoryBatch, *, n_samples: int = 1, prefix_cycles: Tensor | None = None,
+                   generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """The terms of the masked negative ELBO and the feasibility cross-entropy, per record.
 
         Per record: ``design_weight * (-log p(x_known | z0)) + kl_weight * (KL_z0 + KL_prefix)
         + sum over observed (t, o) of -log N(y | mean, std^2) in units of y_scale + the same for
         cond_y + feasibility_weight * BCE(failed)``, each averaged over ``n_samples`` draws.
         Records without a result contribute only the design terms. Without ``prefix_cycles``
         each record is conditioned on a random prefix (see ``NetConfig.max_prefix_fraction``).
+        Works under ``torch.func.vmap`` over the
+        parameters (no value of a parameter decides any control flow).
 
         Args:
             batch: ``B`` records.
@@ -221,17 +237,17 @@ class InterphaseNet(nn.Module):
             generator: Source of every draw.
 
         Returns:
-            ``(loss, parts)``: the scalar loss and the per-record means of its terms
-            (``design``, ``kl_design``, ``observation``, ``condition``, ``kl_prefix``,
-            ``feasibility``) as floats, plus ``loss``.
+            ``B`` tensors ``design``, ``kl_design``, ``observation``, ``condition``, ``kl_prefix``,
+            ``feasibility`` and their weighted sum ``total``.
 
         """
         c = self.config
         has_result = batch.has_result.to(torch.float32)
         mean, logvar = self.encode(batch.x, batch.x_mask)
-        z0 = _draw(mean, logvar, n_samples, generator)
-        design = -self.vae.log_likelihood(batch.x, batch.x_mask, z0).mean(dim=0)
+        design = -self.vae.log_likelihood(batch.x, batch.x_mask, _draw(mean, logvar, n_samples, generator)
+                                          ).mean(dim=0)
         kl_design = kl_to_centred_normal(mean, logvar)
+        z0 = mean.unsqueeze(0).expand(n_samples, -1, -1)  # trajectories start from the code of x
         embedding = self.sources(batch.source)
 
         zeros = torch.zeros_like(design)
@@ -244,10 +260,12 @@ class InterphaseNet(nn.Module):
             sub = batch.index(labelled)
             prefix = self._random_prefix(sub, generator) if prefix_cycles is None else prefix_cycles[labelled]
             prefix = self._clamp_prefix(sub, prefix)
-            states, kl_paths = self._rollout(sub, z0[:, labelled], embedding[labelled], horizon, prefix,
-                                             generator)
+            start = z0[:, labelled]
+            if prefix_cycles is None and c.design_dropout > 0:
+                sub, start = self._drop_design(sub, prefix, n_samples, generator)
+            knots, u, kl_paths = self._rollout(sub, start, embedding[labelled], horizon, prefix, generator)
             kl_prefix = zeros.index_put((labelled,), kl_paths.mean(dim=0))
-            y_mean, y_std = self.emission(states, sub.source, self.sources)
+            y_mean, y_std = self._emit(knots, u, sub.source, horizon, None)
             observed = self._observed(sub, horizon)
             y_scale = self.emission.constraints.scale
             residual = (zero_where_missing(sub.y[:, :horizon], observed) - y_mean) / y_scale
@@ -265,17 +283,38 @@ class InterphaseNet(nn.Module):
             residual = (zero_where_missing(batch.cond_y, observed_c) - c_mean) / c_scale
             condition = (gaussian_nll(residual, c_std) * observed_c).sum(dim=(-1, -2)).mean(dim=0)
 
-        logits = self.feasibility_head(z0, embedding, self._mean_controls(batch))
+        logits = self._failure_logits(batch, z0, embedding)
         bce = F.binary_cross_entropy_with_logits(
             logits, batch.failed.to(logits.dtype).expand_as(logits), reduction="none").mean(dim=0)
         feasibility = bce * has_result
 
-        total = (c.design_weight * design + c.kl_weight * (kl_design + kl_prefix) + observation + condition
-                 + c.feasibility_weight * feasibility)
-        loss = total.mean()
-        parts = {name: float(value.detach().mean()) for name, value in [
-            ("design", design), ("kl_design", kl_design), ("observation", observation),
-            ("condition", condition), ("kl_prefix", kl_prefix), ("feasibility", feasibility)]}
+        total = (c.design_weight * design + c.kl_weight * (c.design_kl_weight * kl_design + kl_prefix)
+                 + observation + condition + c.feasibility_weight * feasibility)
+        return {"design": design, "kl_design": kl_design, "observation": observation, "condition": condition,
+                "kl_prefix": kl_prefix, "feasibility": feasibility, "total": total}
+
+    def loss(self, batch: TrajectoryBatch, *, n_samples: int = 1, prefix_cycles: Tensor | None = None,
+             generator: torch.Generator | None = None,
+             weights: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
+        """The (weighted) mean over records of :meth:`loss_terms`' total.
+
+        Args:
+            batch: ``B`` records.
+            n_samples: ``S`` Monte Carlo draws.
+            prefix_cycles: ``B`` (long) prefix lengths, or None for random ones.
+            generator: Source of every draw.
+            weights: ``B`` non-negative record weights (e.g. bootstrap counts); None for 1.
+
+        Returns:
+            ``(loss, parts)``: the scalar loss and the weighted means of its terms as floats
+            (``design``, ``kl_design``, ``observation``, ``condition``, ``kl_prefix``,
+            ``feasibility``), plus ``loss``.
+
+        """
+        terms = self.loss_terms(batch, n_samples=n_samples, prefix_cycles=prefix_cycles, generator=generator)
+        means = weighted_means(terms, weights)
+        loss = means.pop("total")
+        parts = {name: float(value.detach()) for name, value in means.items()}
         parts["loss"] = float(loss.detach())
         return loss, parts
 
@@ -283,9 +322,19 @@ class InterphaseNet(nn.Module):
     def _normalise(self, conditions: Tensor) -> Tensor:
         return (conditions.to(torch.float32) - self.condition_center) / self.condition_spread
 
-    def _sample_z0(self, batch: TrajectoryBatch, n_samples: int, generator: torch.Generator | None) -> Tensor:
-        mean, logvar = self.encode(batch.x, batch.x_mask)
-        return _draw(mean, logvar, n_samples, generator)
+    def _code(self, batch: TrajectoryBatch, n_samples: int) -> Tensor:
+        """``S x B x L``: the posterior mean of z0 for every sample (what the dynamics start from)."""
+        mean, _ = self.encode(batch.x, batch.x_mask)
+        return mean.unsqueeze(0).expand(n_samples, -1, -1)
+
+    @staticmethod
+    def _design(batch: TrajectoryBatch) -> Tensor:
+        """``B x 2D``: the design features (0 where missing) and their mask."""
+        return torch.cat([zero_where_missing(batch.x, batch.x_mask), batch.x_mask], dim=-1)
+
+    def _failure_logits(self, batch: TrajectoryBatch, z0: Tensor, embedding: Tensor) -> Tensor:
+        """``S x B`` failure logits from ``S x B x L`` design latents."""
+        return self.feasibility_head(z0, self._design(batch), embedding, self._mean_controls(batch))
 
     def _controls(self, batch: TrajectoryBatch, horizon: int) -> Tensor:
         """``B x horizon x U``: ``batch.u`` cut or extended by repeating its last cycle."""
@@ -312,10 +361,32 @@ class InterphaseNet(nn.Module):
         return batch.y_mask[:, :horizon] * within
 
     def _random_prefix(self, batch: TrajectoryBatch, generator: torch.Generator | None) -> Tensor:
-        """``B`` (long) uniform prefix lengths in ``[0, floor(max_prefix_fraction * cycles)]``."""
-        longest = torch.floor(self.config.max_prefix_fraction * batch.cycles.to(torch.float32))
-        draws = torch.rand(batch.cycles.shape, generator=generator, device=batch.cycles.device)
-        return torch.floor(draws * (longest + 1.0)).long()
+        """``B`` (long) prefix lengths: none with ``no_prefix_probability``, else uniform in
+        ``[1, max(1, floor(max_prefix_fraction * cycles))]``."""
+        longest = torch.clamp(torch.floor(self.config.max_prefix_fraction * batch.cycles.to(torch.float32)),
+                              min=1.0)
+        draws = torch.rand((2, *batch.cycles.shape), generator=generator, device=batch.cycles.device)
+        prefix = 1 + torch.floor(draws[0] * longest).long()
+        return torch.where(draws[1] < self.config.no_prefix_probability, torch.zeros_like(prefix), prefix)
+
+    def _drop_design(self, batch: TrajectoryBatch, prefix: Tensor, n_samples: int,
+                     generator: torch.Generator | None) -> tuple[TrajectoryBatch, Tensor]:
+        """Hide half the design features of a share of the records that are conditioned on a prefix.
+
+        The forecast of such a record must then come from its first cycles more than from its
+        design, which teaches the prefix filter how early cycles foretell later ones from every
+        source (the simulators' designs span the fade rates, a few lab cells would not). A lab
+        cell is such a record: its hidden offsets and spread make its design tell less.
+
+        Returns:
+            The records with the hidden features masked, and their ``S x B x L`` codes.
+        """
+        draws = torch.rand((2, *batch.x.shape), generator=generator, device=batch.x.device)
+        chosen = (draws[0, :, :1] < self.config.design_dropout) & (prefix > 0).unsqueeze(-1)
+        mask = batch.x_mask * ~(chosen & (draws[1] < 0.5))
+        hidden = dataclasses.replace(batch, x_mask=mask.to(batch.x_mask.dtype))
+        mean, _ = self.encode(hidden.x, hidden.x_mask)
+        return hidden, mean.unsqueeze(0).expand(n_samples, -1, -1)
 
     def _clamp_prefix(self, batch: TrajectoryBatch, prefix: Tensor | None) -> Tensor:
         if prefix is None:
@@ -324,8 +395,12 @@ class InterphaseNet(nn.Module):
         return torch.minimum(prefix.long().clamp(min=0), limit)
 
     def _rollout(self, batch: TrajectoryBatch, z0: Tensor, embedding: Tensor, horizon: int, prefix: Tensor,
-                 generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
-        """``S x B x horizon x L`` states and ``S x B`` KL of the prefix corrections."""
+                 generator: torch.Generator | None) -> tuple[Tensor, Tensor, Tensor]:
+        """Latent paths at the knots, the controls, and the KL of the prefix corrections.
+
+        Returns:
+            ``S x B x (J + 1) x L`` knot states, ``B x horizon x U`` controls and ``S x B`` KL.
+        """
         u = self._controls(batch, horizon)
         update: StateUpdate | None = None
         corrections: list[Tensor] = []
@@ -335,17 +410,86 @@ class InterphaseNet(nn.Module):
             constraints = self.emission.constraints
             scaled = (zero_where_missing(batch.y[:, :known], observed) - constraints.loc) / constraints.scale
             summary = self.prefix_filter.summarise(scaled, observed, u[:, :known], embedding, prefix)
-            last = prefix - 1
+            # The last knot within the prefix: knot j is the state after cycle j * stride.
+            knot = torch.where(prefix > 0, prefix // self.config.cycle_stride, torch.full_like(prefix, -1))
+            width = z0.shape[-1]
+            draws = standard_normal((z0.shape[0], len(batch), 2 * width), z0, generator)
+            drift = [z0.new_zeros(z0.shape)]  # per record, added at every knot after its prefix
 
-            def update(t: int, z: Tensor) -> Tensor:
-                hit = last == t
+            def update(j: int, z: Tensor) -> Tensor:
+                z = z + drift[0]
+                hit = knot == j
                 if not bool(hit.any()):
                     return z
                 mean, logvar = self.prefix_filter.correction(summary, z)
-                delta = mean + (0.5 * logvar).exp() * standard_normal(mean.shape, mean, generator)
+                delta = mean + (0.5 * logvar).exp() * draws
                 corrections.append(self.prefix_filter.kl(mean, logvar) * hit.to(z.dtype))
-                return torch.where(hit.view(1, -1, 1), z + delta, z)
+                chosen = hit.view(1, -1, 1)
+                drift[0] = torch.where(chosen, delta[..., width:], drift[0])
+                return torch.where(chosen, z + delta[..., :width], z)
 
-        states = self.dynamics.rollout(z0, u, embedding, generator=generator, update=update)
+        design = self._design(batch) if self.config.design_context else None
+        drive = embedding if self.config.source_in_dynamics else torch.zeros_like(embedding)
+        knots = self.dynamics.rollout_knots(z0, u, drive, generator=generator, update=update,
+                                            design=design)
         kl = torch.stack(corrections).sum(dim=0) if corrections else z0.new_zeros(z0.shape[:2])
-        return states, kl
+        return knots, u, kl
+
+    def _emit(self, knots: Tensor, u: Tensor, source: Tensor, horizon: int,
+              cycles: Tensor | None) -> tuple[Tensor, Tensor]:
+        """Emission moments on cycles from knot states.
+
+        The heads and the physics maps act at the knots (a non-decreasing observable
+        accumulates its increments from knot to knot), and the bounded means and stds are
+        interpolated linearly onto cycles, which keeps every bound.
+
+        Args:
+            knots: ``S x B x (J + 1) x L``.
+            u: ``B x horizon x U`` controls.
+            source: ``B`` (long).
+            horizon: Cycles the knots cover.
+            cycles: ``n`` (long) cycle numbers wanted, or None for ``1 .. horizon``.
+
+        Returns:
+            ``(mean, std)``, each ``S x B x n x O`` (``n = horizon`` without ``cycles``): the mean
+            in canonical units, the std in scaled units.
+        """
+        weights = interpolation_matrix(horizon, self.config.cycle_stride).to(knots)
+        if cycles is not None:
+            weights = weights[cycles - 1]
+        used = weights.abs().sum(dim=0) > 0
+        if "nondecreasing" in self.emission.constraints.kinds and bool(used.any()):
+            used[: int(torch.nonzero(used).max()) + 1] = True  # increments add up from knot 0
+        index = torch.nonzero(used).squeeze(-1)
+        controls = self.dynamics.knot_controls(u)[:, index]
+        knot_mean, knot_std = self.emission.finish(self.emission.raw(knots[:, :, index], controls), source,
+                                                   self.sources)
+        weights = weights[:, index]
+        mean = torch.einsum("tj,sbjo->sbto", weights, knot_mean)
+        growing = [o for o, kind in enumerate(self.emission.constraints.kinds) if kind == "nondecreasing"]
+        if growing:
+            # Spread each knot's increment evenly over its cycles and add up: the same straight
+            # lines, but a running sum of non-negative steps stays monotone in floating point.
+            stride = self.config.cycle_stride
+            steps = knot_mean[..., growing].diff(dim=2).repeat_interleave(stride, dim=2) / stride
+            last = int(cycles.max()) if cycles is not None else horizon
+            path = knot_mean[:, :, :1, growing] + torch.cumsum(steps[:, :, :last], dim=2)
+            picked = path if cycles is None else path[:, :, cycles - 1]
+            mean = _replace_columns(mean, growing, picked)
+        return mean, torch.einsum("tj,sbjo->sbto", weights, knot_std)
+
+
+def _replace_columns(values: Tensor, columns: list[int], replacement: Tensor) -> Tensor:
+    """``values`` (``... x O``) with ``columns`` taken from ``replacement`` (``... x len(columns)``)."""
+    parts = list(values.unbind(dim=-1))
+    for i, column in enumerate(columns):
+        parts[column] = replacement[..., i]
+    return torch.stack(parts, dim=-1)
+
+
+def weighted_means(terms: dict[str, Tensor], weights: Tensor | None) -> dict[str, Tensor]:
+    """Each ``B`` term's mean over records, weighted by ``weights`` (``B``, >= 0; None for equal)."""
+    if weights is None:
+        return {name: value.mean() for name, value in terms.items()}
+    total = weights.sum().clamp(min=1e-12)
+    return {name: (value * weights).sum() / total for name, value in terms.items()}

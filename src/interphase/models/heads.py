@@ -65,10 +65,14 @@ class SourceEmbedding(nn.Module):
 
 
 class EmissionHeads(nn.Module):
-    """Per-cycle Gaussian emissions: bounded mean (``physics.py``) and aleatoric std.
+    """Per-cycle Gaussian emissions ``p(y(t) | z(t), u(t))``: bounded mean (``physics.py``) and std.
+
+    The controls enter beside the state: what a cycler measures depends on how the cycle
+    is run (a fast discharge delivers less capacity from the same cell).
 
     Args:
         latent_dim: ``L``.
+        n_controls: ``U``.
         hidden: Hidden width.
         depth: Hidden layers.
         constraints: The observables' bounds, ``loc`` and ``scale`` (sequential).
@@ -77,19 +81,22 @@ class EmissionHeads(nn.Module):
 
     """
 
-    def __init__(self, latent_dim: int, hidden: int, depth: int, constraints: PhysicsConstraints,
-                 min_std: float, dropout: float = 0.0) -> None:
+    def __init__(self, latent_dim: int, n_controls: int, hidden: int, depth: int,
+                 constraints: PhysicsConstraints, min_std: float, dropout: float = 0.0) -> None:
         super().__init__()
         self.constraints = constraints
         self.min_std = min_std
-        self.net = mlp(latent_dim, hidden, constraints.n_channels + constraints.n_observables, depth, dropout)
+        self.net = mlp(latent_dim + n_controls, hidden, constraints.n_channels + constraints.n_observables,
+                       depth, dropout)
         shrink_last_layer(self.net, 0.5)
 
-    def forward(self, z: Tensor, source: Tensor, sources: SourceEmbedding) -> tuple[Tensor, Tensor]:
+    def forward(self, z: Tensor, u: Tensor, source: Tensor,
+                sources: SourceEmbedding) -> tuple[Tensor, Tensor]:
         """Emission moments.
 
         Args:
             z: ``S x B x T x L`` latent states.
+            u: ``B x T x U`` controls of those cycles.
             source: ``B`` (long).
             sources: The model's source embedding (its affine maps are applied here).
 
@@ -98,7 +105,17 @@ class EmissionHeads(nn.Module):
             scaled units (multiply by ``constraints.scale`` for canonical units).
 
         """
-        out = self.net(z)
+        return self.finish(self.raw(z, u), source, sources)
+
+    def raw(self, z: Tensor, u: Tensor) -> Tensor:
+        """``S x B x T x (P + O)`` unbounded outputs (pre-activations, raw std) of ``S x B x T x L`` states.
+
+        ``u`` is ``B x T x U``.
+        """
+        return self.net(torch.cat([z, u.unsqueeze(0).expand(z.shape[0], -1, -1, -1)], dim=-1))
+
+    def finish(self, out: Tensor, source: Tensor, sources: SourceEmbedding) -> tuple[Tensor, Tensor]:
+        """Emission moments from ``S x B x T x (P + O)`` outputs of :meth:`raw` (or their interpolation)."""
         pre, raw_std = out.split([self.constraints.n_channels, self.constraints.n_observables], dim=-1)
         pre, std = sources.adjust(pre, F.softplus(raw_std) + self.min_std, source)
         return self.constraints(pre), std
@@ -152,10 +169,15 @@ class ConditionEmission(nn.Module):
 
 
 class FeasibilityHead(nn.Module):
-    """``logit p(fail | z0, e_s, mean controls)``.
+    """``logit p(fail | z0, x, e_s, mean controls)``.
+
+    The design features enter beside the latent: failures are rare and often sharp in a few
+    design variables (cold and fast charging), which a direct path to ``x`` learns from few
+    failed records.
 
     Args:
         latent_dim: ``L``.
+        n_features: ``D``; the head reads the masked features and their mask (``2 D``).
         source_dim: ``E``.
         n_controls: ``U``.
         hidden: Hidden width.
@@ -164,16 +186,17 @@ class FeasibilityHead(nn.Module):
 
     """
 
-    def __init__(self, latent_dim: int, source_dim: int, n_controls: int, hidden: int, depth: int,
-                 dropout: float = 0.0) -> None:
+    def __init__(self, latent_dim: int, n_features: int, source_dim: int, n_controls: int, hidden: int,
+                 depth: int, dropout: float = 0.0) -> None:
         super().__init__()
-        self.net = mlp(latent_dim + source_dim + n_controls, hidden, 1, depth, dropout)
+        self.net = mlp(latent_dim + 2 * n_features + source_dim + n_controls, hidden, 1, depth, dropout)
 
-    def forward(self, z0: Tensor, source_embedding: Tensor, mean_controls: Tensor) -> Tensor:
+    def forward(self, z0: Tensor, design: Tensor, source_embedding: Tensor, mean_controls: Tensor) -> Tensor:
         """Failure logits.
 
         Args:
             z0: ``S x B x L``.
+            design: ``B x 2D`` masked features and their mask.
             source_embedding: ``B x E``.
             mean_controls: ``B x U`` controls averaged over the planned cycles.
 
@@ -181,5 +204,5 @@ class FeasibilityHead(nn.Module):
             ``S x B`` logits.
 
         """
-        context = torch.cat([source_embedding, mean_controls], dim=-1).expand(z0.shape[0], -1, -1)
+        context = torch.cat([design, source_embedding, mean_controls], dim=-1).expand(z0.shape[0], -1, -1)
         return self.net(torch.cat([z0, context], dim=-1)).squeeze(-1)

@@ -29,6 +29,42 @@ def mlp(in_dim: int, hidden: int, out_dim: int, depth: int, dropout: float = 0.0
     return nn.Sequential(*layers)
 
 
+class GatedCell(nn.Module):
+    """A GRU cell written out in linear layers, so that ``torch.func.vmap`` batches it.
+
+    ``h' = (1 - g) * n + g * h`` with reset ``r = sigmoid(W_r x + U_r h)``, update
+    ``g = sigmoid(W_g x + U_g h)`` and candidate ``n = tanh(W_n x + r * (U_n h))``, as in
+    ``torch.nn.GRUCell`` (which has no vmap batching rule).
+
+    Args:
+        input_size: Width of ``x``.
+        hidden_size: Width of ``h``.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int) -> None:
+        super().__init__()
+        self.input_map = nn.Linear(input_size, 3 * hidden_size)
+        self.hidden_map = nn.Linear(hidden_size, 3 * hidden_size)
+
+    def forward(self, x: Tensor | None, h: Tensor, *, mapped_input: Tensor | None = None) -> Tensor:
+        """``... x hidden_size`` next state from ``... x input_size`` inputs and ``h``.
+
+        ``mapped_input`` (``... x 3 hidden_size``) is ``input_map(x)`` computed beforehand,
+        e.g. for every step of a sequence at once; ``x`` is then ignored.
+        """
+        if mapped_input is None:
+            if x is None:
+                raise ValueError("GatedCell needs x or mapped_input")
+            mapped_input = self.input_map(x)
+        gates_x = mapped_input
+        reset_x, update_x, new_x = gates_x.chunk(3, dim=-1)
+        reset_h, update_h, new_h = self.hidden_map(h).chunk(3, dim=-1)
+        reset = torch.sigmoid(reset_x + reset_h)
+        update = torch.sigmoid(update_x + update_h)
+        candidate = torch.tanh(new_x + reset * new_h)
+        return (1.0 - update) * candidate + update * h
+
+
 def shrink_last_layer(net: nn.Sequential, factor: float = 0.1) -> None:
     """Scale the last linear layer's weights down and zero its bias (a near-constant start)."""
     last = net[-1]

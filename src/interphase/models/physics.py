@@ -7,13 +7,17 @@ typical value and spread), and the bound holds in those raw units for every ``h`
 - ``"free"``: ``loc + scale * h``.
 - ``"nonnegative"``: ``scale * softplus(h + c)`` with ``c = softplus^-1(loc / scale)``, so
   ``h = 0`` gives ``loc`` and, far from zero, the map is ``loc + scale * h`` as for a free one.
-- ``"at_most_one"``: ``1 - scale * softplus(h + c)`` with ``c = softplus^-1((1 - loc) / scale)``
-  (retention-like quantities; the lower end is left free).
-- ``"nondecreasing"``: two pre-activations per cycle, a level and an increment:
+- ``"at_most_one"``: ``1 - f * exp(clamp(r * h))`` with the typical shortfall ``f = 1 - loc``
+  and ``r = scale / f``, so ``h = 0`` gives ``loc`` with slope ``-scale`` (retention-like
+  quantities; the lower end is left free). The shortfall (the fade) is log-linear in ``h``:
+  fades that differ tenfold between designs are a few units of ``h`` apart, not hundreds.
+- ``"nondecreasing"``: two pre-activations per step, a level and an increment:
   ``value(t) = scale * softplus(level(0) + c) + sum_{1 <= s <= t} (scale / typical_cycles) *
-  softplus(increment(s) + softplus^-1(1))``; non-negative and non-decreasing along cycles
-  (e.g. SEI thickness). Without a cycle axis (condition-indexed observables) it is
-  ``"nonnegative"``.
+  exp(clamp(increment(s)))``; non-negative and non-decreasing along the steps (e.g. SEI
+  thickness, whose growth spans decades between designs). Without a cycle axis
+  (condition-indexed observables) it is ``"nonnegative"``.
+
+``clamp`` caps the exponent smoothly near 6 (and is the identity near 0), so no weights overflow it.
 
 The bounds hold for the means; a sample with aleatoric noise may cross them ("up to noise").
 """
@@ -44,6 +48,7 @@ DEFAULT_KINDS: dict[str, PhysicsKind] = {
 """Kinds of the built-in observables; any name starting with ``"Conductivity"`` is non-negative."""
 
 _MIN_RATIO = 1e-2  # keeps softplus^-1 finite when loc sits on (or past) the bound
+_EXPONENT_CAP = 6.0  # exp() of a log-linear map stays finite for any weights
 
 
 def kind_of(name: str, overrides: Mapping[str, PhysicsKind] | None = None) -> PhysicsKind:
@@ -55,6 +60,11 @@ def kind_of(name: str, overrides: Mapping[str, PhysicsKind] | None = None) -> Ph
     if name.startswith("Conductivity"):
         return "nonnegative"
     return "free"
+
+
+def _cap(exponent: Tensor) -> Tensor:
+    """A smooth upper cap of ``exponent`` near :data:`_EXPONENT_CAP`, exactly the identity at 0."""
+    return exponent - F.softplus(exponent - _EXPONENT_CAP) + F.softplus(torch.tensor(-_EXPONENT_CAP))
 
 
 def softplus_inverse(value: Tensor) -> Tensor:
@@ -99,12 +109,11 @@ class PhysicsConstraints(nn.Module):
             self._first_channel.append(sum(2 if k == "nondecreasing" else 1 for k in self.kinds[:i]))
             if kind in ("nonnegative", "nondecreasing"):
                 offsets[i] = softplus_inverse(torch.clamp(loc[i] / scale[i], min=_MIN_RATIO))
-            elif kind == "at_most_one":
-                offsets[i] = softplus_inverse(torch.clamp((1.0 - loc[i]) / scale[i], min=_MIN_RATIO))
+            elif kind == "at_most_one":  # the typical shortfall below 1, kept positive
+                offsets[i] = torch.clamp(1.0 - loc[i], min=_MIN_RATIO * float(scale[i]))
         self.register_buffer("loc", loc)
         self.register_buffer("scale", scale)
         self.register_buffer("offset", offsets)
-        self._increment_offset = float(softplus_inverse(torch.tensor(1.0)))
 
     @property
     def n_observables(self) -> int:
@@ -135,12 +144,13 @@ class PhysicsConstraints(nn.Module):
             elif kind == "nonnegative":
                 columns.append(scale * F.softplus(pre + offset))
             elif kind == "at_most_one":
-                columns.append(1.0 - scale * F.softplus(pre + offset))
+                columns.append(1.0 - offset * torch.exp(_cap(pre * (scale / offset))))
             else:
                 level = scale * F.softplus(pre[..., :1] + offset)
-                increments = (scale / self.typical_cycles) * F.softplus(
-                    h[..., 1:, first + 1] + self._increment_offset)
+                increments = (scale / self.typical_cycles) * torch.exp(_cap(h[..., 1:, first + 1]))
                 columns.append(torch.cat([level, level + torch.cumsum(increments, dim=-1)], dim=-1))
+        if not columns:  # no observables of this kind
+            return h.new_zeros((*h.shape[:-1], 0))
         return torch.stack(columns, dim=-1)
 
     def extra_repr(self) -> str:

@@ -9,7 +9,7 @@ from the VAE's prior. Checkpoints are content-hashed artifacts of the store (kin
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -91,6 +91,20 @@ class Surrogate:
         surrogate.ensemble.fit(dataset.batch, surrogate._rows_for(dataset, rows), progress=progress)
         return surrogate
 
+    def planned_steps(self, dataset: TrajectoryDataset, *, rows: Tensor | None = None,
+                      warm: bool = False) -> int:
+        """Optimiser steps of :meth:`fit` (``warm=False``, on this surrogate's config) or :meth:`refit`."""
+        rows = torch.arange(len(dataset)) if rows is None else rows
+        return self.ensemble.planned_steps(len(dataset), self._rows_for(dataset, rows), warm=warm)
+
+    @classmethod
+    def fit_steps(cls, dataset: TrajectoryDataset, config: EnsembleConfig, *,
+                  rows: Tensor | None = None) -> int:
+        """Optimiser steps that ``Surrogate.fit(dataset, config, rows=rows)`` will take."""
+        rows = torch.arange(len(dataset)) if rows is None else rows
+        ensemble = DeepEnsemble(lambda: torch.nn.Identity(), config)
+        return ensemble.planned_steps(len(dataset), _member_rows(dataset, rows, config))
+
     def refit(self, dataset: TrajectoryDataset, *, rows: Tensor | None = None,
               progress: ProgressCallback | None = None) -> None:
         """Warm-start every member on new data (same layout), for ``train.warm_epochs`` epochs.
@@ -106,12 +120,26 @@ class Surrogate:
         self.snapshot_hash = dataset.snapshot_hash()
         self.horizon = max(self.horizon, dataset.horizon)
 
-    def _rows_for(self, dataset: TrajectoryDataset, rows: Tensor):  # noqa: ANN202 - a closure
-        def member_rows(k: int) -> Tensor:
-            if not self.config.bootstrap:
-                return rows
-            return dataset.bootstrap(self.config.seed + k, rows)
-        return member_rows
+    def _rows_for(self, dataset: TrajectoryDataset, rows: Tensor) -> Callable[[int], Tensor]:
+        return _member_rows(dataset, rows, self.config)
+
+    def calibrate(self, dataset: TrajectoryDataset, rows: Tensor, *, n_samples: int = 16,
+                  seed: int = 0) -> float:
+        """Fit the variance factors per source and observable on records ``rows`` (held out from training).
+
+        Returns:
+            The factor pooled over sources and observables; the current one when ``rows``
+            observe nothing.
+        """
+        if dataset.source_names != self.source_names:
+            raise InvalidInputError("dataset", "its sources differ from the model's; calibrate on the "
+                                    "dataset the model was fitted on")
+        batch = dataset.batch.index(rows)
+        if not len(rows) or not (bool((batch.y_mask > 0).any()) or bool((batch.cond_mask > 0).any())):
+            return self.ensemble.variance_factor
+        conditions = torch.tensor(self.conditions, dtype=torch.float32) if self.conditions else None
+        return self.ensemble.calibrate(batch, dataset.horizon, n_sources=len(self.source_names),
+                                       conditions=conditions, n_samples=n_samples, seed=seed)
 
     # ----------------------------------------------------------------- prediction
 
@@ -152,6 +180,65 @@ class Surrogate:
         """
         batch = self.batch_for(designs, source, protocol, horizon)
         return self.ensemble.predict(batch, batch.u.shape[1], n_samples=n_samples, seed=seed)
+
+    def predict_cycles(self, designs: Sequence[Design], cycles: Sequence[int], *, source: str,
+                       protocol: Protocol | None = None, n_samples: int = 8, seed: int = 0,
+                       chunk: int = 2048) -> Prediction:
+        """Predictions of new designs at a few cycles only (e.g. the endpoint), for many designs.
+
+        The network evaluates its emission heads only at the knots these cycles need, and the
+        designs go through in chunks of ``chunk``, so 10,000 candidates cost seconds.
+
+        Args:
+            designs: ``B`` designs.
+            cycles: ``n`` cycle numbers (>= 1), e.g. ``[200]``.
+            source: A source the model knows.
+            protocol: Gives the controls the design does not set, and the horizon (its
+                ``n_cycles``; else the largest cycle asked for).
+            n_samples: Latent paths per member.
+            seed: Seeds the paths.
+            chunk: Designs per pass.
+
+        Returns:
+            Arrays ``B x n x O`` (quantiles ``L x B x n x O``), cycles in the order given.
+
+        Raises:
+            InvalidInputError: On an empty or non-positive cycle list, or an unknown source.
+        """
+        wanted = [int(c) for c in cycles]
+        if not wanted or min(wanted) < 1:
+            raise InvalidInputError("cycles", f"give cycle numbers >= 1, got {list(cycles)!r}")
+        horizon = max(max(wanted), protocol.n_cycles if protocol is not None else 0)
+        index = torch.tensor(wanted, dtype=torch.long)
+        parts = []
+        for start in range(0, len(designs), chunk):
+            batch = self.batch_for(designs[start:start + chunk], source, protocol, horizon)
+            parts.append(self.ensemble.predict(batch, horizon, n_samples=n_samples, seed=seed, cycles=index))
+        if not parts:
+            raise InvalidInputError("designs", "give at least one design")
+        return Prediction(mean=torch.cat([p.mean for p in parts]),
+                          aleatoric_std=torch.cat([p.aleatoric_std for p in parts]),
+                          epistemic_std=torch.cat([p.epistemic_std for p in parts]),
+                          quantiles=torch.cat([p.quantiles for p in parts], dim=1), levels=parts[0].levels)
+
+    def predict_conditions(self, designs: Sequence[Design], *, source: str,
+                           conditions: Sequence[float] | None = None, n_samples: int = 32,
+                           seed: int = 0) -> Prediction:
+        """Condition-indexed observables of new designs under ``source`` (e.g. conductivity by temperature).
+
+        Args:
+            designs: ``B`` designs.
+            source: A source the model knows.
+            conditions: ``C`` condition values (the training grid by default).
+            n_samples: Draws per member.
+            seed: Seeds the draws.
+
+        Returns:
+            Arrays ``B x C x Oc`` (quantiles ``L x B x C x Oc``), columns :attr:`cond_observables`.
+        """
+        grid = torch.tensor(list(self.conditions if conditions is None else conditions), dtype=torch.float32)
+        batch = self.batch_for(designs, source, None, horizon=1)
+        return self.ensemble.predict_conditions(batch, grid, n_samples=n_samples, seed=seed)
 
     def predict_records(self, batch: TrajectoryBatch, *, horizon: int, prefix_cycles: Tensor | None = None,
                         n_samples: int = 32, seed: int = 0) -> Prediction:
@@ -218,3 +305,10 @@ class Surrogate:
                 raise InvalidInputError("model", "the store holds no model yet; run 'interphase model fit'")
             sha256 = models[-1].sha256
         return cls.from_payload(from_bytes(store.get_artifact(sha256)))
+
+
+def _member_rows(dataset: TrajectoryDataset, rows: Tensor, config: EnsembleConfig) -> Callable[[int], Tensor]:
+    """Member ``k`` → its training rows: a bootstrap sample of the designs of ``rows``, or ``rows``."""
+    def member_rows(k: int) -> Tensor:
+        return dataset.bootstrap(config.seed + k, rows) if config.bootstrap else rows
+    return member_rows

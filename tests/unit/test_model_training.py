@@ -1,0 +1,101 @@
+"""Vectorised ensemble training, knot interpolation, per-source calibration and endpoint predictions.
+
+The network is trained on the toy world of ``test_model_network`` (24 cycles, two sources).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from tests.unit.test_model_network import CYCLES, LAB, RETENTION, SIM, build_net, toy_world
+
+from interphase.models.dynamics import interpolation_matrix, knot_count, window_means
+from interphase.models.ensemble import DeepEnsemble, EnsembleConfig
+from interphase.models.training import TrainConfig, fit_members
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def test_knots_interpolate_linearly_onto_cycles() -> None:
+    weights = interpolation_matrix(12, 5)
+    assert knot_count(12, 5) == 3 and weights.shape == (12, 4)
+    torch.testing.assert_close(weights.sum(dim=1), torch.ones(12))
+    knots = torch.tensor([0.0, 5.0, 10.0, 15.0])  # a straight line through the knots
+    torch.testing.assert_close(weights @ knots, torch.arange(1.0, 13.0))
+    assert torch.equal(interpolation_matrix(4, 1), torch.eye(5)[1:])  # stride 1: knot t + 1 exactly
+
+
+def test_window_means_average_each_step_and_pad_the_last() -> None:
+    u = torch.arange(7.0).view(1, 7, 1)
+    torch.testing.assert_close(window_means(u, 3), torch.tensor([[[1.0], [4.0], [6.0]]]))
+
+
+def test_members_train_together_exactly_as_apart() -> None:
+    toy = toy_world(32, seed=4)
+    torch.manual_seed(0)
+    members = [build_net(toy.batch, hidden=16, depth=1) for _ in range(3)]
+    apart = copy.deepcopy(members)
+    # every record weighs in every member, so that the minibatches are the same
+    weights = torch.randint(1, 4, (3, len(toy.batch))).float()
+    config = TrainConfig(batch_size=16, learning_rate=1e-2)
+    together = fit_members(members, toy.batch, weights, config, epochs=3, seed=5)
+    for k, net in enumerate(apart):
+        alone = fit_members([net], toy.batch, weights[k:k + 1], config, epochs=3, seed=5)
+        for (name, a), b in zip(members[k].named_parameters(), net.parameters(), strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=name)
+        assert together[k] == pytest.approx(alone[0], rel=1e-4)
+
+
+def test_a_member_with_zero_weight_on_a_record_ignores_it() -> None:
+    toy = toy_world(16, seed=6)
+    torch.manual_seed(1)
+    net = build_net(toy.batch, hidden=8, depth=1)
+    twin = copy.deepcopy(net)
+    weights = torch.ones(1, len(toy.batch))
+    weights[0, 0] = 0.0
+    changed = copy.deepcopy(toy.batch)
+    changed.y[0] = changed.y[0] + 5.0  # junk in the record the member does not weigh
+    config = TrainConfig(batch_size=len(toy.batch))
+    fit_members([net], toy.batch, weights, config, epochs=2, seed=0)
+    fit_members([twin], changed, weights, config, epochs=2, seed=0)
+    for a, b in zip(net.parameters(), twin.parameters(), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def _trained_ensemble() -> tuple[DeepEnsemble, object]:
+    toy = toy_world(96, seed=7, unlabelled=0.0)
+    config = EnsembleConfig(members=2, train=TrainConfig(epochs=40, batch_size=32, learning_rate=1e-2))
+    ensemble = DeepEnsemble(lambda: build_net(toy.batch, hidden=16, depth=1), config)
+    ensemble.fit(toy.batch, lambda k: torch.arange(len(toy.batch)))
+    return ensemble, toy
+
+
+def test_calibration_brings_each_source_to_its_levels() -> None:
+    ensemble, toy = _trained_ensemble()
+    batch = toy.batch
+    ensemble.calibrate(batch, CYCLES, n_sources=3, min_values=50)
+    table = ensemble.variance_factors
+    assert table.shape == (3, 3) and (table > 0).all()
+    assert not torch.equal(table[SIM], table[LAB])  # one factor per source, not a pooled one
+    prediction = ensemble.predict(batch, CYCLES, n_samples=16)
+    low, high = prediction.quantiles[0], prediction.quantiles[-1]  # the 5 % and 95 % quantiles
+    for source in (SIM, LAB):
+        keep = batch.source == source
+        mask = batch.y_mask[keep] > 0
+        y = batch.y[keep][mask]
+        covered = ((y >= low[keep][mask]) & (y <= high[keep][mask])).float().mean()
+        assert 0.8 <= float(covered) <= 0.97, (source, float(covered))
+
+
+def test_predicting_some_cycles_matches_the_whole_trajectory() -> None:
+    ensemble, toy = _trained_ensemble()
+    batch = toy.batch
+    whole = ensemble.predict(batch, CYCLES, n_samples=4, seed=3)
+    cycles = torch.tensor([CYCLES, 3])
+    some = ensemble.predict(batch, CYCLES, n_samples=4, seed=3, cycles=cycles)
+    assert some.mean.shape == (len(batch), 2, 3)
+    torch.testing.assert_close(some.mean, whole.mean[:, cycles - 1], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(some.epistemic_std, whole.epistemic_std[:, cycles - 1], rtol=1e-4, atol=1e-6)
+    assert (some.mean[..., RETENTION] <= 1.0).all()
