@@ -125,16 +125,18 @@ def prediction_cost(surrogate: Surrogate, world: Any, n: int = 10_000) -> dict[s
     designs = world.design_space.sample_sobol(n, seed=123)
     cycle = world.protocol.n_cycles
     began = time.monotonic()
-    prediction = surrogate.predict_cycles(designs, [cycle], source=LAB, protocol=world.protocol)
+    prediction = surrogate.predict_cycles(designs, [cycle], source=LAB, protocol=world.protocol,
+                                          observables=[RETENTION])
     seconds = time.monotonic() - began
-    o = surrogate.observables.index(RETENTION)
+    o = 0
     return {"n_designs": n, "cycle": cycle, "seconds": seconds, "n_samples_per_member": 8,
             "mean_retention": float(prediction.mean[:, 0, o].mean()),
             "mean_epistemic_std": float(prediction.epistemic_std[:, 0, o].mean())}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--world", default="sei-life")
     parser.add_argument("--db", default=str(ROOT / "benchmarks" / "data" / "sei-life-model.db"))
     parser.add_argument("--folds", type=int, default=5)
@@ -158,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {
         "world": args.world, "records": len(dataset), "sources": dataset.source_names,
         "counts": {s: int((dataset.batch.source == i).sum()) for i, s in enumerate(dataset.source_names)},
-        "failed_lab_cells": int(dataset.batch.failed[dataset.batch.source == dataset.source_names.index(LAB)].sum()),
+        "failed_lab_cells": int(dataset.batch.failed[dataset.batch.source
+                                                     == dataset.source_names.index(LAB)].sum()),
         "folds": args.folds, "folds_run": len(folds), "config": config.model_dump(mode="json"),
         "snapshot_hash": dataset.snapshot_hash(), "per_fold": [],
     }
@@ -181,15 +184,18 @@ def main(argv: list[str] | None = None) -> int:
             feasibility.append(feas_out)
             held_keys = {dataset.records[int(r)].design_key for r in held}
             lab_held = torch.tensor(sorted(i for k, i in lab_key.items() if k in held_keys), dtype=torch.long)
-            lab_train = torch.tensor(sorted(set(range(len(lab_only))) - set(lab_held.tolist())), dtype=torch.long)
+            lab_train = torch.tensor(sorted(set(range(len(lab_only))) - set(lab_held.tolist())),
+                                     dtype=torch.long)
             lab_model, lab_seconds = fit(lab_only, lab_train, config, f"fold {fold}: lab-cell only", progress)
             sq, n = retention_errors(surrogate, dataset, held)
             sq_lab, n_lab = retention_errors(lab_model, lab_only, lab_held)
-            with_sq, with_n, without_sq, without_n = with_sq + sq, with_n + n, without_sq + sq_lab, without_n + n_lab
+            with_sq, with_n = with_sq + sq, with_n + n
+            without_sq, without_n = without_sq + sq_lab, without_n + n_lab
             entry = {
                 "fold": fold, "train_records": len(train), "calibration_records": len(calibration),
                 "holdout_records": len(held), "fit_seconds": seconds, "peak_rss_mb_after_fit": rss,
-                "lab_only_fit_seconds": lab_seconds, "variance_factors": surrogate.ensemble.variance_factors.tolist(),
+                "lab_only_fit_seconds": lab_seconds,
+                "variance_factors": surrogate.ensemble.variance_factors.tolist(),
                 "trajectories": _brief(evaluation.trajectory_scores(outputs)),
                 "early_prediction": evaluation.early_prediction_scores([early_out]),
                 "feasibility": evaluation.feasibility_scores([feas_out]),
@@ -233,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _brief(scores: dict[str, Any]) -> dict[str, Any]:
     """Per-source scores without the reliability curve (kept for the pooled figures only)."""
-    return {source: {k: v for k, v in figures.items() if k != "reliability"} for source, figures in scores.items()}
+    return {source: {k: v for k, v in figures.items() if k != "reliability"}
+            for source, figures in scores.items()}
 
 
 def write(report: dict[str, Any], out: Path, first: dict[str, Any], dataset: TrajectoryDataset,
@@ -256,13 +263,15 @@ def write(report: dict[str, Any], out: Path, first: dict[str, Any], dataset: Tra
     print("pooled over folds:")
     print("\n".join("  " + line for line in evaluation.summary_lines(pooled)))
     mf = pooled["multi_fidelity"]
-    print(f"  multi-fidelity: lab retention RMSE {mf['lab_retention_rmse_with_simulators']:.4f} with simulators, "
+    print(f"  multi-fidelity: lab retention RMSE {mf['lab_retention_rmse_with_simulators']:.4f} "
+          "with simulators, "
           f"{mf['lab_retention_rmse_lab_only']:.4f} lab only (x{mf['ratio_lab_only_over_with']:.2f})")
     for point in curve:
         print(f"  data {point['fraction']:.2f}: epistemic std {point['mean_epistemic_std']:.4f}, "
               f"RMSE {point['rmse']:.4f}")
     cost = report["cost"]
-    print(f"  cost: fit {cost['fit_seconds_fold_0']:.0f} s, peak RSS {cost['peak_rss_mb_after_first_fit']:.0f} MB, "
+    print(f"  cost: fit {cost['fit_seconds_fold_0']:.0f} s, "
+          f"peak RSS {cost['peak_rss_mb_after_first_fit']:.0f} MB, "
           f"10,000 endpoints in {cost['predict_10k']['seconds']:.2f} s")
     print(f"wrote {out / 'model_quality.json'} in {report['wall_seconds']:.0f} s")
 
@@ -279,8 +288,9 @@ def early_plot(early: list[dict[str, Any]], scores: dict[str, Any], path: Path) 
         return
     observed = np.array([v for p in parts for v in p["observed"]])
     figure, axis = plt.subplots(figsize=(5.2, 5.0))
-    for key, label, marker in (("model", "interphase (first 10 %)", "o"), ("sqrt_t_law", "sqrt(t)+t law", "s"),
-                               ("gp", "SingleTaskGP (design)", "^")):
+    styles = (("model", "interphase (first 10 %)", "o"), ("sqrt_t_law", "sqrt(t)+t law", "s"),
+              ("gp", "SingleTaskGP (design)", "^"))
+    for key, label, marker in styles:
         among = [p for p in parts if key in p]
         if not among:
             continue

@@ -222,8 +222,10 @@ class EndpointSampler:
         trajectory = [(i, name, cycle) for i, (name, cycle) in enumerate(self.targets)
                       if name != FAILURE_LOGIT]
         self._trajectory_outputs = [i for i, _, _ in trajectory]
-        self._observable_index = torch.tensor([surrogate.observables.index(n) for _, n, _ in trajectory],
-                                              dtype=torch.long)
+        observables = sorted({surrogate.observables.index(n) for _, n, _ in trajectory})
+        self._columns = observables  # the only observables the network evaluates
+        self._column_index = torch.tensor([observables.index(surrogate.observables.index(n))
+                                           for _, n, _ in trajectory], dtype=torch.long)
         cycles = sorted({c for _, _, c in trajectory})
         self._cycles = torch.tensor(cycles, dtype=torch.long)  # the only cycles the network evaluates
         self._cycle_index = torch.tensor([cycles.index(c) for _, _, c in trajectory], dtype=torch.long)
@@ -263,8 +265,8 @@ class EndpointSampler:
                 with _constant(net):
                     mean, _ = net.sample_trajectories(  # type: ignore[operator]
                         batch, horizon=self.horizon, n_samples=self.n_samples, cycles=self._cycles,
-                        generator=generator)
-                endpoints = mean[:, :, self._cycle_index, self._observable_index]  # S x N x m'
+                        columns=self._columns, generator=generator)
+                endpoints = mean[:, :, self._cycle_index, self._column_index]  # S x N x m'
                 columns.update({i: endpoints[..., j] for j, i in enumerate(self._trajectory_outputs)})
             if self._failure_outputs:
                 logit = torch.logit(_member_failure_probability(net, batch), eps=1e-6)

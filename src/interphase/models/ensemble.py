@@ -134,7 +134,8 @@ class DeepEnsemble:
     @torch.no_grad()
     def member_samples(self, batch: TrajectoryBatch, horizon: int, n_samples: int,
                        prefix_cycles: Tensor | None = None, seed: int = 0,
-                       cycles: Tensor | None = None) -> tuple[Tensor, Tensor]:
+                       cycles: Tensor | None = None,
+                       columns: Sequence[int] | None = None) -> tuple[Tensor, Tensor]:
         """Every member's latent paths (at ``cycles`` only, when given; see ``sample_trajectories``).
 
         Returns:
@@ -146,14 +147,15 @@ class DeepEnsemble:
             generator = torch.Generator().manual_seed(seed + k)
             mean, var = net.sample_trajectories(batch, horizon=horizon, n_samples=n_samples,
                                                 prefix_cycles=prefix_cycles, cycles=cycles,
-                                                generator=generator)
+                                                columns=columns, generator=generator)
             means.append(mean)
             variances.append(var)
         return torch.stack(means), torch.stack(variances)
 
     def predict(self, batch: TrajectoryBatch, horizon: int, *, n_samples: int = 32,
                 prefix_cycles: Tensor | None = None, levels: Sequence[float] = DEFAULT_LEVELS,
-                seed: int = 0, cycles: Tensor | None = None) -> Prediction:
+                seed: int = 0, cycles: Tensor | None = None,
+                columns: Sequence[int] | None = None) -> Prediction:
         """Predict trajectories with both kinds of uncertainty.
 
         Args:
@@ -167,12 +169,16 @@ class DeepEnsemble:
             seed: Seeds the latent noise.
             cycles: ``n`` (long) cycle numbers in ``[1, horizon]`` to predict instead of all
                 (the prediction's ``T`` is then ``n``): endpoints of many designs for less.
+            columns: Positions of the observables to predict (the prediction's ``O``); None: all.
 
         Returns:
             The prediction, calibrated if :meth:`calibrate` was run.
         """
-        means, variances = self.member_samples(batch, horizon, n_samples, prefix_cycles, seed, cycles)
-        factor = self.factors_for(batch.source, means.shape[-1]).unsqueeze(1)  # B x 1 x O
+        means, variances = self.member_samples(batch, horizon, n_samples, prefix_cycles, seed, cycles,
+                                               columns)
+        factor = self.factors_for(batch.source, self._n_observables).unsqueeze(1)  # B x 1 x O
+        if columns is not None:
+            factor = factor[..., list(columns)]
         return _summarise(means, variances, factor, levels, seed)
 
     @torch.no_grad()
@@ -215,6 +221,10 @@ class DeepEnsemble:
         """Probability of failure: the members' mean and their spread, each ``B``."""
         probabilities = torch.stack([net.feasibility(batch) for net in self.members])
         return probabilities.mean(dim=0), probabilities.std(dim=0, unbiased=False)
+
+    @property
+    def _n_observables(self) -> int:
+        return len(self.members[0].observables) if self.members else 0
 
     def factors_for(self, source: Tensor, n_observables: int) -> Tensor:
         """``B x O`` variance factors of records from ``source`` (``B``, long); 1.0 before calibration."""

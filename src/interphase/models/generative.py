@@ -13,8 +13,9 @@ Generative story for a record (design ``x``, source ``s``, controls ``u``)::
 Inference uses ``q(z0 | x * x_mask, x_mask)`` and, for a record conditioned on its first ``k``
 cycles, a correction ``q(delta | prefix, z(j))`` added to the state at knot ``j = floor(k /
 stride)``, the last within the prefix, and a drift added at every later knot (prior
-``N(0, prefix_prior_std^2 I)``; see ``dynamics.PrefixFilter``). Training draws a random prefix per record, zero included, so the
-same network forecasts untested designs and running tests.
+``N(0, prefix_prior_std^2 I)``; see ``dynamics.PrefixFilter``). Training draws no prefix for
+half the records and a random one for the others, so the same network forecasts untested
+designs and running tests.
 
 Shapes: ``S`` samples, ``B`` records, ``T`` cycles, ``D`` features, ``L`` latent size, ``U``
 controls, ``O`` per-cycle observables, ``C`` conditions, ``Oc`` condition-indexed observables.
@@ -152,6 +153,7 @@ class InterphaseNet(nn.Module):
     # ------------------------------------------------------------------ predictions
     def sample_trajectories(self, batch: TrajectoryBatch, *, horizon: int, n_samples: int,
                             prefix_cycles: Tensor | None = None, cycles: Tensor | None = None,
+                            columns: Sequence[int] | None = None,
                             generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """Sampled emission moments over ``horizon`` cycles (or at some of them).
 
@@ -171,10 +173,13 @@ class InterphaseNet(nn.Module):
                 cycle; the emission heads then run at the knots those cycles need only (all
                 knots up to the last one for a non-decreasing observable). For endpoints of
                 many designs.
+            columns: Positions of the ``O'`` observables to return (None: all ``O``); fewer
+                columns spare the heads at knots no wanted cycle needs.
             generator: Source of every draw.
 
         Returns:
-            ``(mean, var)``, each ``S x B x horizon x O`` (``S x B x n x O`` with ``cycles``):
+            ``(mean, var)``, each ``S x B x horizon x O`` (``n`` cycles with ``cycles``, ``O'``
+            observables with ``columns``):
             emission mean (canonical units, within the physics bounds) and aleatoric variance
             (canonical units squared).
 
@@ -187,8 +192,10 @@ class InterphaseNet(nn.Module):
         wanted = torch.arange(1, horizon + 1) if cycles is None else cycles.long()
         if wanted.numel() and (int(wanted.min()) < 1 or int(wanted.max()) > horizon):
             raise InvalidInputError("cycles", f"must lie in [1, {horizon}]")
-        mean, std = self._emit(knots, u, batch.source, steps, wanted)
-        return mean, (std * self.emission.constraints.scale) ** 2
+        mean, std = self._emit(knots, u, batch.source, steps, wanted, columns)
+        scale = self.emission.constraints.scale
+        scale = scale if columns is None else scale[list(columns)]
+        return mean, (std * scale) ** 2
 
     def sample_conditions(self, batch: TrajectoryBatch, conditions: Tensor, n_samples: int,
                           generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
@@ -361,8 +368,10 @@ class InterphaseNet(nn.Module):
         return batch.y_mask[:, :horizon] * within
 
     def _random_prefix(self, batch: TrajectoryBatch, generator: torch.Generator | None) -> Tensor:
-        """``B`` (long) prefix lengths: none with ``no_prefix_probability``, else uniform in
-        ``[1, max(1, floor(max_prefix_fraction * cycles))]``."""
+        """``B`` (long) prefix lengths, 0 with ``no_prefix_probability`` and else uniform.
+
+        The non-zero lengths are uniform in ``[1, max(1, floor(max_prefix_fraction * cycles))]``.
+        """
         longest = torch.clamp(torch.floor(self.config.max_prefix_fraction * batch.cycles.to(torch.float32)),
                               min=1.0)
         draws = torch.rand((2, *batch.cycles.shape), generator=generator, device=batch.cycles.device)
@@ -435,8 +444,8 @@ class InterphaseNet(nn.Module):
         kl = torch.stack(corrections).sum(dim=0) if corrections else z0.new_zeros(z0.shape[:2])
         return knots, u, kl
 
-    def _emit(self, knots: Tensor, u: Tensor, source: Tensor, horizon: int,
-              cycles: Tensor | None) -> tuple[Tensor, Tensor]:
+    def _emit(self, knots: Tensor, u: Tensor, source: Tensor, horizon: int, cycles: Tensor | None,
+              columns: Sequence[int] | None = None) -> tuple[Tensor, Tensor]:
         """Emission moments on cycles from knot states.
 
         The heads and the physics maps act at the knots (a non-decreasing observable
@@ -449,24 +458,30 @@ class InterphaseNet(nn.Module):
             source: ``B`` (long).
             horizon: Cycles the knots cover.
             cycles: ``n`` (long) cycle numbers wanted, or None for ``1 .. horizon``.
+            columns: The ``O'`` observables (positions) wanted; None for all. The heads run at
+                the knots the wanted cycles need, or at every knot up to the last of them when
+                a wanted observable is non-decreasing.
 
         Returns:
-            ``(mean, std)``, each ``S x B x n x O`` (``n = horizon`` without ``cycles``): the mean
-            in canonical units, the std in scaled units.
+            ``(mean, std)``, each ``S x B x n x O'`` (``n = horizon`` without ``cycles``): the
+            mean in canonical units, the std in scaled units.
         """
+        kinds = self.emission.constraints.kinds
+        columns = list(range(len(kinds))) if columns is None else list(columns)
         weights = interpolation_matrix(horizon, self.config.cycle_stride).to(knots)
         if cycles is not None:
             weights = weights[cycles - 1]
         used = weights.abs().sum(dim=0) > 0
-        if "nondecreasing" in self.emission.constraints.kinds and bool(used.any()):
+        growing = [i for i, o in enumerate(columns) if kinds[o] == "nondecreasing"]
+        if growing and bool(used.any()):
             used[: int(torch.nonzero(used).max()) + 1] = True  # increments add up from knot 0
         index = torch.nonzero(used).squeeze(-1)
         controls = self.dynamics.knot_controls(u)[:, index]
         knot_mean, knot_std = self.emission.finish(self.emission.raw(knots[:, :, index], controls), source,
                                                    self.sources)
+        knot_mean, knot_std = knot_mean[..., columns], knot_std[..., columns]
         weights = weights[:, index]
         mean = torch.einsum("tj,sbjo->sbto", weights, knot_mean)
-        growing = [o for o, kind in enumerate(self.emission.constraints.kinds) if kind == "nondecreasing"]
         if growing:
             # Spread each knot's increment evenly over its cycles and add up: the same straight
             # lines, but a running sum of non-negative steps stays monotone in floating point.
