@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from interphase.cli import campaign, db, demo, design, export, imports, ls, model, source, world
+from interphase.cli import bench, campaign, db, demo, design, export, imports, ls, model, report, run, source, world
 from interphase.cli.output import print_error
 from interphase.cli.state import CliState
 from interphase.schema import InterphaseError
@@ -95,6 +95,10 @@ app.command("import")(imports.import_command)
 app.command("export")(export.export_command)
 app.command("ls")(ls.ls_command)
 app.command("demo")(demo.demo_command)
+app.command("run")(run.run_command)
+app.command("resume")(run.resume_command)
+app.command("report")(report.report_command)
+app.command("bench")(bench.bench_command)
 
 
 @app.callback()

@@ -1,0 +1,1 @@
+"""Placeholder: this strategy is being written."""

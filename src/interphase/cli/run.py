@@ -1,0 +1,85 @@
+"""``interphase run [CONFIG]`` and ``interphase resume CAMPAIGN``: closed-loop campaigns.
+
+``run`` validates the configuration against its world before it opens the store, so a bad
+configuration writes nothing; with no configuration it runs the built-in ``sei-life`` demo.
+The campaign's state lives in the store: after a crash (even SIGKILL), ``resume`` continues it
+with no acknowledged result lost and no request launched twice. Both end by writing the
+campaign's report.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from interphase.cli.output import print_line
+from interphase.cli.state import open_store
+from interphase.schema import load_model_file, parse_model
+from interphase.schema.run_config import RunConfig
+
+DEMO_CONFIG = {
+    "name": "sei-demo",
+    "description": "The built-in demo: fast-charging cells that keep their capacity (sei-life world).",
+    "world": "sei-life",
+    "strategy": "interphase",
+    "seed": 0,
+}
+
+
+def load_run_config(path: Path | None) -> tuple[RunConfig, Path | None]:
+    """The configuration in ``path``, or the demo's; and the folder relative paths start from."""
+    if path is None:
+        return parse_model(RunConfig, DEMO_CONFIG, context="demo"), None
+    return load_model_file(RunConfig, path), path.resolve().parent
+
+
+def run_command(
+    ctx: typer.Context,
+    config: Annotated[Path | None, typer.Argument(
+        metavar="[CONFIG]", help="Run configuration (YAML or JSON); the sei-life demo when omitted.",
+        show_default=False)] = None,
+    report: Annotated[Path | None, typer.Option(
+        "--report", help="Folder of the report (default reports/<campaign>).")] = None,
+    live: Annotated[bool, typer.Option("--live/--quiet", help="Show the live view.")] = True,
+) -> None:
+    """Run a closed-loop campaign until a design is verified or a budget is spent, then report."""
+    from interphase.agent.plan import resolve
+
+    run_config, base_dir = load_run_config(config)
+    plan = resolve(run_config, base_dir)  # every check before the store is touched
+    from interphase.agent.engine import run_campaign
+
+    with open_store(ctx) as store:
+        outcome = run_campaign(store, plan, live=live)
+        paths = _write_report(store, plan.spec.name, report)
+    _print_outcome(outcome, paths)
+
+
+def resume_command(
+    ctx: typer.Context,
+    campaign: Annotated[str, typer.Argument(help="Campaign to continue.", show_default=False)],
+    report: Annotated[Path | None, typer.Option(
+        "--report", help="Folder of the report (default reports/<campaign>).")] = None,
+    live: Annotated[bool, typer.Option("--live/--quiet", help="Show the live view.")] = True,
+) -> None:
+    """Continue a campaign from the store after a crash or a stop; then report."""
+    from interphase.agent.engine import resume_campaign
+
+    with open_store(ctx) as store:
+        outcome = resume_campaign(store, campaign, live=live)
+        paths = _write_report(store, campaign, report)
+    _print_outcome(outcome, paths)
+
+
+def _write_report(store, campaign: str, out: Path | None):  # noqa: ANN001, ANN202 - thin CLI glue
+    from interphase.report import build_report
+
+    return build_report(store, campaign, out or Path("reports") / campaign)
+
+
+def _print_outcome(outcome, paths) -> None:  # noqa: ANN001 - thin CLI glue
+    for line in outcome.summary_lines():
+        print_line(line)
+    print_line(f"report: {paths.html}", style="green")
