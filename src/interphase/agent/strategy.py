@@ -87,7 +87,8 @@ def make_strategy(name: str, settings: dict[str, Any] | None = None) -> Strategy
     """
     _load_builtin()
     if name not in _REGISTRY:
-        raise InvalidInputError("strategy", f"unknown strategy {name!r}; known: {', '.join(sorted(_REGISTRY))}")
+        raise InvalidInputError("strategy", f"unknown strategy {name!r}; "
+                                f"known: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name](dict(settings or {}))
 
 

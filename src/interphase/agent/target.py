@@ -40,7 +40,8 @@ class TargetCheck:
                 return False
         return True
 
-    def value_at(self, observations: Sequence[Observation], observable: str, index: float | None) -> float | None:
+    def value_at(self, observations: Sequence[Observation], observable: str,
+                 index: float | None) -> float | None:
         """The observed value of ``observable`` at ``index`` (the horizon when None), or None."""
         at = float(self.horizon if index is None else index)
         values = [o.value for o in observations if o.observable == observable and math.isclose(o.index, at)]

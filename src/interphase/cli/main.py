@@ -15,7 +15,21 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from interphase.cli import bench, campaign, db, demo, design, export, imports, ls, model, report, run, source, world
+from interphase.cli import (
+    bench,
+    campaign,
+    db,
+    demo,
+    design,
+    export,
+    imports,
+    ls,
+    model,
+    report,
+    run,
+    source,
+    world,
+)
 from interphase.cli.output import print_error
 from interphase.cli.state import CliState
 from interphase.schema import InterphaseError

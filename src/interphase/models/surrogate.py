@@ -20,10 +20,11 @@ from interphase.models.dataset import TrajectoryDataset
 from interphase.models.ensemble import DeepEnsemble, EnsembleConfig, Prediction, from_bytes, to_bytes
 from interphase.models.features import DesignFeatures
 from interphase.models.training import ProgressCallback
-from interphase.schema import Design, DesignSpace, InvalidInputError, Protocol
+from interphase.schema import Design, DesignSpace, InvalidInputError, Observation, Protocol
 from interphase.store import Store
 
 ARTIFACT_KIND = "model"
+RETENTION = "Capacity retention"
 NO_SOURCE = "<none>"
 
 
@@ -173,6 +174,40 @@ class Surrogate:
             raise InvalidInputError("observable", f"the model predicts no {name!r}; it predicts "
                                     f"{', '.join(self.observables) or 'no per-cycle observable'}")
         return self.observables.index(name)
+
+    def batch_with_prefix(self, designs: Sequence[Design], source: str, protocol: Protocol,
+                          observations: Sequence[Sequence[Observation]], horizon: int | None = None
+                          ) -> tuple[TrajectoryBatch, Tensor]:
+        """Records of running tests: their designs and the per-cycle observations they showed so far.
+
+        Retention before cycle 2 (its reference cycle) is left out, as the dataset does.
+
+        Args:
+            designs: ``B`` designs.
+            source: Their source.
+            protocol: Their protocol (controls, and the horizon unless ``horizon`` is given).
+            observations: For each design, the observations of its completed cycles.
+            horizon: Cycles of the batch (default ``protocol.n_cycles``).
+
+        Returns:
+            The batch (``y``, ``y_mask`` filled, ``cycles`` set) and ``B`` (long) cycles seen.
+        """
+        batch = self.batch_for(designs, source, protocol, horizon)
+        steps = batch.y.shape[1]
+        seen = torch.zeros(len(designs), dtype=torch.long)
+        for row, shown in enumerate(observations):
+            for observation in shown:
+                if observation.index_unit != "cycle" or observation.observable not in self.observables:
+                    continue
+                cycle = int(round(observation.index))
+                if not 1 <= cycle <= steps or (observation.observable == RETENTION and cycle < 2):
+                    continue
+                column = self.observables.index(observation.observable)
+                batch.y[row, cycle - 1, column] = float(observation.value)
+                batch.y_mask[row, cycle - 1, column] = 1.0
+                seen[row] = max(int(seen[row]), cycle)
+        batch.cycles[:] = seen
+        return batch, seen
 
     def source_index(self, source: str) -> int:
         """The source's position in the vocabulary."""

@@ -19,23 +19,61 @@ Budgets are in hours: lab hours are channel hours (all channels together), CPU h
 simulation time (all workers together), wall hours are real time. A campaign stops when a
 design is verified (``stop.replicates`` full-length runs on the highest-fidelity source, all
 meeting the target), when a budget is spent, or after ``stop.max_runs`` runs.
+
+What can be checked without the world is checked here; what needs the world (observables
+its sources measure, the horizon, the cost of a test) is checked by ``agent.plan.resolve``.
 """
 
 from __future__ import annotations
 
+import difflib
+import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from interphase.schema.campaign import CampaignSpec
 from interphase.schema.design_space import DesignSpace
 from interphase.schema.errors import InvalidInputError
 from interphase.schema.protocol import Protocol
+from interphase.schema.records import SourceSpec
 from interphase.schema.target import TargetSpec
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+
+def _pattern_of(model: type[BaseModel], field: str) -> str:
+    """The ``pattern`` constraint a model declares on a field, so that it is declared once."""
+    for constraint in model.model_fields[field].metadata:
+        pattern = getattr(constraint, "pattern", None)
+        if pattern:
+            return str(pattern)
+    raise LookupError(f"{model.__name__}.{field} declares no pattern")
 
 
-class Budget(BaseModel):
+NAME_PATTERN = _pattern_of(CampaignSpec, "name")
+"""Campaign names: what the store accepts."""
+SOURCE_NAME_PATTERN = _pattern_of(SourceSpec, "name")
+"""Source names of an inline world: what the store accepts."""
+
+
+class _ConfigBlock(BaseModel):
+    """A block of the configuration: frozen, and an unknown key is refused with the key meant."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            allowed = list(cls.model_fields)
+            for key in data:
+                if key not in allowed:
+                    close = difflib.get_close_matches(str(key), allowed, n=1)
+                    hint = f"did you mean {close[0]!r}? " if close else ""
+                    raise InvalidInputError(str(key), f"unknown field; {hint}allowed: {', '.join(allowed)}")
+        return data
+
+
+class Budget(_ConfigBlock):
     """What a campaign may spend; None is no limit.
 
     Attributes:
@@ -44,14 +82,20 @@ class Budget(BaseModel):
         wall_hours: Real (wall-clock) hours of the run.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
     lab_hours: float | None = Field(default=None, gt=0.0, allow_inf_nan=False)
     cpu_hours: float | None = Field(default=None, gt=0.0, allow_inf_nan=False)
     wall_hours: float | None = Field(default=None, gt=0.0, allow_inf_nan=False)
 
+    @field_validator("lab_hours", "cpu_hours", "wall_hours", mode="before")
+    @classmethod
+    def _hours(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # YAML's yes/no would read as 1 h / 0 h
+            raise InvalidInputError("", f"expected a positive number of hours, or no key for no limit; "
+                                    f"got {value!r}")
+        return value
 
-class ResourceOverride(BaseModel):
+
+class ResourceOverride(_ConfigBlock):
     """Channels and workers, when they differ from the world's.
 
     Attributes:
@@ -59,13 +103,11 @@ class ResourceOverride(BaseModel):
         cpu_workers: Parallel simulations.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    lab_channels: int | None = Field(default=None, ge=1, le=10_000)
-    cpu_workers: int | None = Field(default=None, ge=1, le=10_000)
+    lab_channels: int | None = Field(default=None, ge=1, le=10_000, strict=True)
+    cpu_workers: int | None = Field(default=None, ge=1, le=10_000, strict=True)
 
 
-class StopRules(BaseModel):
+class StopRules(_ConfigBlock):
     """When a campaign ends besides its budgets.
 
     Attributes:
@@ -75,14 +117,24 @@ class StopRules(BaseModel):
         until_verified: Stop as soon as a design is verified (False: spend the budget).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    replicates: int = Field(default=2, ge=1, le=20, strict=True)
+    max_runs: int | None = Field(default=None, ge=1, le=1_000_000, strict=True)
+    until_verified: bool = Field(default=True, strict=True)
 
-    replicates: int = Field(default=2, ge=1, le=20)
-    max_runs: int | None = Field(default=None, ge=1, le=1_000_000)
-    until_verified: bool = True
+    @model_validator(mode="after")
+    def _can_verify(self) -> StopRules:
+        if self.max_runs is not None and self.max_runs < self.replicates:
+            raise InvalidInputError("max_runs", f"{self.max_runs} is fewer than the {self.replicates} runs "
+                                    "that verify a design (stop.replicates); give at least "
+                                    f"{self.replicates}, or no limit")
+        return self
 
 
-class RunConfig(BaseModel):
+INLINE_WORLD_KEYS = ("design_space", "protocol", "sources", "truth")
+"""The keys of a world written inline; ``truth`` only where a lab source needs one."""
+
+
+class RunConfig(_ConfigBlock):
     """A closed-loop campaign: what to explore, with what, towards what, within which budget.
 
     Attributes:
@@ -93,6 +145,7 @@ class RunConfig(BaseModel):
         design_space: The space, for an inline world.
         protocol: The default protocol, for an inline world.
         sources: Source name -> settings (each with a ``kind``), for an inline world.
+        truth: The hidden truth of an inline world's emulated lab (lab sources need it).
         strategy: How the campaign decides: a registered strategy name.
         agent: The strategy's settings.
         target: The target (the world's when None); it may be partial.
@@ -102,34 +155,50 @@ class RunConfig(BaseModel):
         stop: Stopping rules.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
     name: str = Field(min_length=1, max_length=100, pattern=NAME_PATTERN)
     description: str = ""
     world: str | None = Field(default=None, min_length=1, max_length=1000)
     design_space: DesignSpace | None = None
     protocol: Protocol | None = None
     sources: dict[str, dict[str, Any]] | None = None
+    truth: dict[str, Any] | None = None
     strategy: str = Field(default="interphase", min_length=1, max_length=100)
     agent: dict[str, Any] = Field(default_factory=dict)
     target: TargetSpec | None = None
     budget: Budget = Budget()
     resources: ResourceOverride = ResourceOverride()
-    seed: int = Field(default=0, ge=0, lt=2**32)
+    seed: int = Field(default=0, ge=0, lt=2**32, strict=True)
     stop: StopRules = StopRules()
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _name(cls, value: Any) -> Any:
+        if isinstance(value, str) and value and not re.fullmatch(NAME_PATTERN, value):
+            raise InvalidInputError("", f"{value!r} is not a campaign name: use letters, digits, '-', '_' "
+                                    "and '.', starting with a letter or digit (no spaces or '/')")
+        return value
+
+    @field_validator("sources")
+    @classmethod
+    def _source_names(cls, sources: dict[str, dict[str, Any]] | None) -> dict[str, dict[str, Any]] | None:
+        for name in sources or {}:
+            if not re.fullmatch(SOURCE_NAME_PATTERN, name):
+                raise InvalidInputError(name, f"{name!r} is not a source name: use lower-case letters, "
+                                        "digits, '-', '_', ':' and '.', starting with a letter or digit")
+        return sources
 
     @model_validator(mode="after")
     def _one_world(self) -> RunConfig:
-        inline = {"design_space": self.design_space, "protocol": self.protocol, "sources": self.sources}
-        given = [key for key, value in inline.items() if value is not None]
+        given = [key for key in INLINE_WORLD_KEYS if getattr(self, key) is not None]
         if self.world is not None and given:
-            raise InvalidInputError(given[0], "give either world or an inline world "
+            raise InvalidInputError(given[0], f"give either world ({self.world!r}) or an inline world "
                                     "(design_space, protocol, sources), not both")
         if self.world is None:
-            missing = [key for key, value in inline.items() if value is None]
+            missing = [key for key in INLINE_WORLD_KEYS[:3] if getattr(self, key) is None]
             if missing:
                 raise InvalidInputError(missing[0] if given else "world",
                                         "name a world, or give design_space, protocol and sources")
             if not self.sources:
-                raise InvalidInputError("sources", "an inline world needs at least one source")
+                raise InvalidInputError("sources", "an inline world needs at least one source "
+                                        "(name: {kind: ..., ...})")
         return self

@@ -458,6 +458,27 @@ class Store:
                     session.refresh(row)
                     return self._request(session, row)
 
+    def claim_request(self, request_id: str, worker: str) -> StoredRequest:
+        """Claim one queued request by compare-and-set (the engine launching what it decided).
+
+        Raises:
+            ConflictError: If the request is not queued (claimed already, or finished).
+            NotFoundError: If there is no such request.
+        """
+        self.get_request(request_id)
+        with self._session() as session:
+            now = utc_now()
+            claimed = session.execute(
+                update(RequestRow)
+                .where(RequestRow.id == request_id, RequestRow.status == RequestStatus.QUEUED.value)
+                .values(status=RequestStatus.CLAIMED.value, claimed_by=worker, claimed_at=now, heartbeat_at=now)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if claimed != 1:
+                raise ConflictError(f"request {request_id} is not queued; it cannot be claimed again")
+            self._log(session, "request", request_id, RequestStatus.CLAIMED, worker)
+        return self.get_request(request_id)
+
     def heartbeat(self, request_id: str, worker: str) -> None:
         """Mark a claimed request as still being worked on.
 
@@ -745,6 +766,54 @@ class Store:
             session.add(row)
         return StoredDecision(id=row.id, campaign=campaign, request_id=request_id, chosen=chosen,
                               runners_up=runners_up, reason=reason, created_at=row.created_at)
+
+    def launch(self, campaign: str, requests: Sequence[Request], chosen: dict[str, Any],
+               runners_up: list[Any], reason: str) -> tuple[StoredDecision, list[StoredRequest]]:
+        """Queue requests and log the decision that made them, in one transaction.
+
+        A crash leaves either the decision and all its requests, or neither, so a resumed
+        campaign never finds a run without the decision that explains it (or the reverse).
+        ``chosen["runs"][i]["request_id"]`` is set to the id of ``requests[i]`` when
+        ``chosen`` has such a list.
+
+        Raises:
+            ConflictError: If a request's idempotency key is already used.
+            NotFoundError: If the campaign, a design or a source does not exist.
+            InvalidInputError: If a design belongs to another campaign.
+        """
+        campaign_row = self.get_campaign(campaign)
+        rows = []
+        for request in requests:
+            if request.campaign != campaign:
+                raise InvalidInputError("campaign", f"request for {request.campaign!r}, decision for {campaign!r}")
+            design = self.get_design(request.design_id)
+            if design.campaign != campaign:
+                raise InvalidInputError("design_id", f"design {request.design_id} does not belong to "
+                                        f"campaign {campaign!r}")
+            rows.append(RequestRow(
+                id=_new_id(), campaign_id=campaign_row.id, design_id=request.design_id,
+                source_id=self.get_source(request.source).id, protocol=request.protocol.model_dump(mode="json"),
+                seed=request.seed, idempotency_key=request.idempotency_key, payload_hash=request.payload_hash(),
+                status=RequestStatus.QUEUED.value, created_at=utc_now()))
+        chosen = dict(chosen)
+        if isinstance(chosen.get("runs"), list) and len(chosen["runs"]) == len(rows):
+            chosen["runs"] = [{**run, "request_id": row.id} for run, row in zip(chosen["runs"], rows, strict=True)]
+        try:
+            with self._session() as session:
+                for row, request in zip(rows, requests, strict=True):
+                    session.add(row)
+                    self._log(session, "request", row.id, RequestStatus.QUEUED, request.idempotency_key)
+                session.flush()  # the decision refers to its request
+                decision = DecisionRow(id=_new_id(), campaign_id=campaign_row.id,
+                                       request_id=rows[0].id if len(rows) == 1 else None, chosen=chosen,
+                                       runners_up=runners_up, reason=reason, created_at=utc_now())
+                session.add(decision)
+        except IntegrityError:
+            raise ConflictError("a request of this decision reuses an idempotency key") from None
+        stored = StoredDecision(id=decision.id, campaign=campaign, request_id=decision.request_id,
+                                chosen=chosen, runners_up=runners_up, reason=reason,
+                                created_at=decision.created_at)
+        return stored, [self.get_request(row.id) for row in rows]
 
     def list_decisions(self, campaign: str) -> list[StoredDecision]:
         """A campaign's decisions, oldest first."""

@@ -1,1 +1,348 @@
-"""Placeholder: this strategy is being written."""
+"""The interphase agent: the generative model and cost-aware, multi-fidelity decisions.
+
+At every event it decides four things together:
+
+- *which design*: candidates are Sobol points of the target's design region plus local moves
+  around the best ones; the value of a lab test is the probability that it yields a hit (the
+  design meets every bound at the highest fidelity and does not fail, ``qProbabilityOfMeeting``
+  on the ensemble's BoTorch posterior), with tests already running counted in the batch;
+- *which source*: lab channels take the tests with the best value per lab hour; CPU workers
+  take the simulations that tell the most per CPU hour about the designs closest to a hit (the
+  ensemble's epistemic std of the lab endpoint there), until that falls below a floor;
+- *what test length*: every test is planned to the horizon and reviewed every
+  ``review_every_cycles`` cycles; once its forecast from its first cycles gives
+  ``P(meet) < stop_below`` it is stopped, and once it gives ``P(meet) > replicate_above`` a
+  replicate starts on the next free channel, so that verification overlaps the test;
+- *how many at once*: the free slots, filled greedily by marginal gain per cost (a design next to
+  a chosen or running one adds little).
+
+The model (``models.surrogate.Surrogate``) is refitted when a highest-fidelity result arrives or
+after ``refit_every`` new simulations: warm-started from the last fit, from scratch when the
+records grew by half.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from interphase.agent.options import Option, Proposal, ScoredOption, StopOrder
+from interphase.agent.strategy import Strategy, register_strategy
+from interphase.agent.view import CPU, CampaignView
+from interphase.schema import Design, InvalidInputError
+
+DEFAULTS: dict[str, Any] = {
+    "members": 5, "epochs": 80, "warm_epochs": 20, "min_steps": 240, "refit_every": 8,
+    "min_simulations": 24, "max_simulations": 96, "simulators": None, "simulation_floor": 0.004,
+    "candidates": 768, "local_moves": 12, "n_samples": 6, "review_every_cycles": 20, "first_review": 20,
+    "stop_below": 0.03, "replicate_above": 0.6, "seed": 0,
+}
+RETENTION = "Capacity retention"
+
+
+class InterphaseAgent(Strategy):
+    """The cost-aware agent over the interphase generative model (settings: :data:`DEFAULTS`)."""
+
+    name = "interphase"
+    reviews = True
+
+    def __init__(self, settings: dict[str, Any] | None = None) -> None:
+        super().__init__(settings)
+        unknown = sorted(set(self.settings) - set(DEFAULTS) - {"review_every_cycles"})
+        if unknown:
+            raise InvalidInputError(f"agent.{unknown[0]}", f"unknown setting; the interphase agent takes "
+                                    f"{', '.join(sorted(DEFAULTS))}")
+        self.options = {**DEFAULTS, **self.settings}
+        self.surrogate: Any = None
+        self.fitted_on = 0
+        self.fitted_highest = -1
+        self.fitted_sims = 0
+        self.fit_seconds = 0.0
+        self.replicate_wanted: dict[str, tuple[Design, float]] = {}
+
+    # ------------------------------------------------------------------ learning
+
+    def observe(self, view: CampaignView) -> None:
+        """Refit the model when a highest-fidelity result arrived or enough simulations did."""
+        highest = [c for c in view.completed if c.source == view.highest_fidelity]
+        sims = [c for c in view.completed if view.resource_of[c.source] == CPU]
+        if self.surrogate is None and len(sims) + len(highest) < self.options["min_simulations"]:
+            return
+        if self.surrogate is not None and len(highest) == self.fitted_highest and \
+                len(sims) - self.fitted_sims < self.options["refit_every"]:
+            return
+        began = time.monotonic()
+        dataset = self._dataset(view)
+        from interphase.models.ensemble import EnsembleConfig
+        from interphase.models.surrogate import Surrogate
+        from interphase.models.training import TrainConfig
+
+        records = int((dataset.batch.has_result > 0).sum())
+        warm = self.surrogate is not None and records <= 1.5 * max(self.fitted_on, 1)
+        if warm:
+            self.surrogate.refit(dataset)
+        else:
+            config = EnsembleConfig(members=self.options["members"], seed=view.seed + self.options["seed"],
+                                    train=TrainConfig(epochs=self.options["epochs"],
+                                                      warm_epochs=self.options["warm_epochs"],
+                                                      min_steps=self.options["min_steps"]))
+            self.surrogate = Surrogate.fit(dataset, config)
+            self.fitted_on = records
+        self.fitted_highest, self.fitted_sims = len(highest), len(sims)
+        self.fit_seconds = time.monotonic() - began
+        self.surrogate.save(view.store, {"campaign": view.campaign, "clock_h": view.clock_h, "warm": warm,
+                                         "records": records, "fit_seconds": self.fit_seconds})
+
+    def _dataset(self, view: CampaignView) -> Any:
+        from interphase.models.dataset import TrajectoryDataset
+
+        sources = sorted(view.sources, key=lambda name: (view.sources[name].fidelity, name))
+        wanted = {b.observable for b in view.target.bounds} | {o.observable for o in view.target.objectives}
+        measured = {o for spec in view.sources.values() for o in spec.observables}
+        observables = [o for o in (RETENTION, "Discharge capacity [A.h]", "Resistance [Ohm]", "SEI thickness [m]")
+                       if o in measured] + sorted(wanted - {RETENTION} - {"Conductivity [S.m-1]"})
+        return TrajectoryDataset.from_store(view.store, view.design_space, campaign=view.campaign, sources=sources,
+                                            observables=list(dict.fromkeys(observables)),
+                                            horizon=view.protocol.n_cycles, include_unlabelled=False)
+
+    # ------------------------------------------------------------------ deciding
+
+    def propose(self, view: CampaignView, resource: str, slots: int) -> Proposal | None:
+        """Simulations on CPU workers, tests (and replicates) on the highest-fidelity channels."""
+        if resource == CPU:
+            return self._simulations(view, slots)
+        if resource == view.resource_of[view.highest_fidelity] and self.surrogate is not None:
+            return self._tests(view, slots)
+        return None
+
+    def _simulations(self, view: CampaignView, slots: int) -> Proposal | None:
+        simulators = self.options["simulators"] or [view.sources_on(CPU)[0]]
+        done = [c for c in view.completed if c.source in simulators] + [r for r in view.running
+                                                                         if r.source in simulators]
+        if len(done) >= self.options["max_simulations"]:
+            return None
+        source = simulators[0]
+        seen = {d.design.content_hash() for d in done}
+        if self.surrogate is None:  # space-filling first: no model to ask yet
+            pool = _region_sobol(view, self.options["min_simulations"] * 2, view.seed + 17)
+            fresh = [d for d in pool if d.content_hash() not in seen][:slots]
+            chosen = tuple(ScoredOption(Option(source, d, view.protocol), value=math.nan,
+                                        cost=self._cost_h(view, source, d), utility=math.nan,
+                                        why="space-filling before the first model") for d in fresh)
+            return Proposal(chosen=chosen, reason=f"{source}: {len(chosen)} space-filling simulation(s) of the "
+                            "target region before the model's first fit") if chosen else None
+        candidates = [d for d in self._candidates(view) if d.content_hash() not in seen]
+        if not candidates:
+            return None
+        p_meet, mean, epistemic, _ = self._lab_scores(view, candidates)
+        value = epistemic * torch.sqrt(p_meet.clamp_min(1e-6))
+        order = torch.argsort(value, descending=True).tolist()
+        if float(value[order[0]]) < self.options["simulation_floor"] * 0.5:
+            return None
+        picks = order[:slots]
+        costs = [self._cost_h(view, source, candidates[i]) for i in picks]
+        lab_cost = self._cost_h(view, view.highest_fidelity, candidates[picks[0]])
+        chosen = tuple(ScoredOption(Option(source, candidates[i], view.protocol), value=float(value[i]), cost=c,
+                                    utility=float(value[i]) / max(c, 1e-9),
+                                    predicted=self._predicted(mean[i], epistemic[i], p_meet[i]),
+                                    why=f"epistemic std {float(epistemic[i]):.3f} where P(meet) is {float(p_meet[i]):.2f}")
+                       for i, c in zip(picks, costs, strict=True))
+        runners = tuple(ScoredOption(Option(source, candidates[i], view.protocol), value=float(value[i]),
+                                     cost=self._cost_h(view, source, candidates[i]), utility=float(value[i]))
+                        for i in order[slots:slots + 3])
+        ratio = lab_cost / max(costs[0], 1e-12)
+        reason = (f"{source} at {len(chosen)} design(s): epistemic std of lab {self._objective(view)} "
+                  f"{float(epistemic[picks[0]]):.3f} > {self.options['simulation_floor']:g} near P(meet) "
+                  f"{float(p_meet[picks[0]]):.2f}, at 1/{ratio:,.0f} the lab cost")
+        return Proposal(chosen=chosen, runners_up=runners, reason=reason, scores={"fit_seconds": self.fit_seconds})
+
+    def _tests(self, view: CampaignView, slots: int) -> Proposal | None:
+        source = view.highest_fidelity
+        chosen: list[ScoredOption] = []
+        for design_id, (design, p) in list(self.replicate_wanted.items())[:slots]:
+            tests = [r for r in view.runs_of(source) if r.design_id == design_id]
+            del self.replicate_wanted[design_id]
+            if len(tests) < view.check.replicates:
+                chosen.append(ScoredOption(Option(source, design, view.protocol, replicate_of=design_id),
+                                           value=p, cost=self._cost_h(view, source, design), utility=p,
+                                           why=f"early replicate: its running test forecasts P(meet) {p:.2f}"))
+        if len(chosen) >= slots:
+            return Proposal(chosen=tuple(chosen), reason=f"{source}: replicate(s) of a test whose first cycles "
+                            f"forecast a hit, so that verification overlaps it")
+        candidates = self._candidates(view)
+        began = time.monotonic()
+        picks, gains, single, meta = self._batch(view, candidates, slots - len(chosen))
+        p_meet, mean, epistemic, aleatoric = meta
+        for i, gain in zip(picks, gains, strict=True):
+            cost = self._cost_h(view, source, candidates[i])
+            chosen.append(ScoredOption(Option(source, candidates[i], view.protocol), value=gain, cost=cost,
+                                       utility=gain / max(cost, 1e-9),
+                                       predicted=self._predicted(mean[i], torch.sqrt(epistemic[i] ** 2 + aleatoric[i] ** 2),
+                                                                 p_meet[i], view=view),
+                                       why=f"P(meet) {float(p_meet[i]):.2f} alone, adds {gain:.3f} to the batch"))
+        order = [i for i in torch.argsort(single, descending=True).tolist() if i not in picks][:3]
+        runners = tuple(ScoredOption(Option(source, candidates[i], view.protocol), value=float(single[i]),
+                                     cost=self._cost_h(view, source, candidates[i]),
+                                     utility=float(single[i]) / max(self._cost_h(view, source, candidates[i]), 1e-9),
+                                     predicted=self._predicted(mean[i], epistemic[i], p_meet[i], view=view))
+                        for i in order)
+        best = chosen[-1] if chosen else None
+        if best is None:
+            return None
+        objective = self._objective(view)
+        first = picks[0] if picks else None
+        detail = (f"; best {objective} {float(mean[first]):.3f} +/- {float(epistemic[first]):.3f}"
+                  if first is not None else "")
+        reason = (f"{source} at {len(chosen)} design(s), {view.protocol.n_cycles} cycles reviewed every "
+                  f"{self.options['review_every_cycles']}: batch P(hit) {sum(gains):.2f} for "
+                  f"{sum(c.cost for c in chosen):.0f} lab hours{detail}")
+        return Proposal(chosen=tuple(chosen), runners_up=runners, reason=reason,
+                        scores={"fit_seconds": self.fit_seconds, "select_seconds": time.monotonic() - began,
+                                "batch_p_hit": sum(gains)})
+
+    # ------------------------------------------------------------------ reviewing
+
+    def review(self, view: CampaignView) -> list[StopOrder]:
+        """Stop tests whose first cycles forecast a miss; ask replicates of those that forecast a hit."""
+        source = view.highest_fidelity
+        running = [r for r in view.running if r.source == source and r.cycles_done >= self.options["first_review"]]
+        if self.surrogate is None or not running:
+            return []
+        batch, seen = self.surrogate.batch_with_prefix([r.design for r in running], source, view.protocol,
+                                                       [r.prefix for r in running])
+        horizon = view.protocol.n_cycles
+        prediction = self.surrogate.predict_records(batch, horizon=horizon, prefix_cycles=seen, n_samples=8)
+        p_meet = self._meeting(view, prediction, horizon - 1)
+        orders = []
+        for k, run in enumerate(running):
+            p = float(p_meet[k])
+            if p < self.options["stop_below"] and run.replicate_of is None:
+                forecast = self._predicted(prediction.mean[k, horizon - 1], prediction.total_std[k, horizon - 1],
+                                           p_meet[k], view=view, index=True)
+                orders.append(StopOrder(run.request_id, run.cycles_done,
+                                        f"stopped after {run.cycles_done} cycles: its forecast gives P(meet) "
+                                        f"{p:.3f} < {self.options['stop_below']:g}", forecast))
+            elif p > self.options["replicate_above"] and len(view.runs_of(source)) and \
+                    len([r for r in view.runs_of(source) if r.design_id == run.design_id]) < view.check.replicates:
+                self.replicate_wanted.setdefault(run.design_id, (run.design, p))
+        return orders
+
+    # ------------------------------------------------------------------ the numbers
+
+    def _candidates(self, view: CampaignView) -> list[Design]:
+        """Sobol points of the region plus local moves around the best finished and running designs."""
+        pool = _region_sobol(view, self.options["candidates"], view.seed + 101 + view.decisions)
+        tested = [c for c in view.completed if c.source == view.highest_fidelity and c.meets_target is not None]
+        best = sorted(tested, key=lambda c: -(view.check.score(c.result) or -math.inf))[:4]
+        anchors = [c.design for c in best] + [r.design for r in view.running if r.source == view.highest_fidelity]
+        rng = np.random.default_rng(view.seed + view.decisions)
+        if anchors:
+            cube = view.design_space.to_unit_cube(anchors)
+            low, high = _region_cube(view)
+            moves = cube[:, None, :] + rng.normal(0.0, 0.06, (len(anchors), self.options["local_moves"], cube.shape[1]))
+            moves = np.clip(moves.reshape(-1, cube.shape[1]), low, high)
+            pool += view.design_space.from_unit_cube(moves)
+        return [d for d in pool if view.check.in_region(d)]
+
+    def _lab_scores(self, view: CampaignView, designs: list[Design]) -> tuple[torch.Tensor, ...]:
+        """``P(meet)``, mean, epistemic and aleatoric std of the objective at the highest fidelity."""
+        horizon = view.protocol.n_cycles
+        objective = self._objective(view)
+        prediction = self.surrogate.predict_cycles(designs, [horizon], source=view.highest_fidelity,
+                                                   protocol=view.protocol, observables=[objective],
+                                                   n_samples=self.options["n_samples"])
+        p_fail, _ = self.surrogate.feasibility(designs, source=view.highest_fidelity, protocol=view.protocol)
+        mean, epistemic = prediction.mean[:, 0, 0], prediction.epistemic_std[:, 0, 0]
+        aleatoric = prediction.aleatoric_std[:, 0, 0]
+        total = torch.sqrt(epistemic ** 2 + aleatoric ** 2).clamp_min(1e-6)
+        p_meet = _bound_probability(view, objective, mean, total) * (1.0 - p_fail)
+        return p_meet, mean, epistemic, aleatoric
+
+    def _batch(self, view: CampaignView, candidates: list[Design], q: int) -> tuple[Any, ...]:
+        """Greedy batch by marginal ``P(hit)`` per lab hour, tests in flight pending."""
+        from interphase.acquisition.meeting import OutputBound, greedy_batch, qProbabilityOfMeeting
+        from interphase.models.acquisition_bridge import FAILURE_LOGIT, botorch_model
+
+        p_meet, mean, epistemic, aleatoric = self._lab_scores(view, candidates)
+        keep = torch.argsort(p_meet, descending=True)[:256].tolist()  # the batch search runs on the best
+        shortlist = [candidates[i] for i in keep]
+        objective = self._objective(view)
+        horizon = view.protocol.n_cycles
+        model = botorch_model(self.surrogate, source=view.highest_fidelity, protocol=view.protocol,
+                              targets=[(objective, horizon), (FAILURE_LOGIT, 0)], n_samples=self.options["n_samples"],
+                              seed=view.seed)
+        bounds = [OutputBound(0, b.lower, b.upper) for b in view.target.bounds if b.observable == objective]
+        tau = float(aleatoric[keep].median().clamp_min(1e-4)) * 0.6
+        cube = lambda designs: torch.as_tensor(view.design_space.to_unit_cube(designs), dtype=torch.float64)  # noqa: E731
+        pending = [r.design for r in view.running if r.source == view.highest_fidelity]
+        acquisition = qProbabilityOfMeeting(model, bounds or [OutputBound(0, float(mean.max()))], tau=tau,
+                                            failure_output=1, X_pending=cube(pending) if pending else None)
+        costs = torch.tensor([self._cost_h(view, view.highest_fidelity, d) for d in shortlist], dtype=torch.float64)
+        picks, gains, single = greedy_batch(acquisition, cube(shortlist), q, costs / costs.mean())
+        full_single = torch.zeros(len(candidates), dtype=torch.float64)
+        full_single[keep] = single
+        return ([keep[i] for i in picks], gains, full_single, (p_meet, mean, epistemic, aleatoric))
+
+    def _meeting(self, view: CampaignView, prediction: Any, position: int) -> torch.Tensor:
+        objective = self._objective(view)
+        column = self.surrogate.observable_index(objective)
+        mean, std = prediction.mean[:, position, column], prediction.total_std[:, position, column]
+        return _bound_probability(view, objective, mean, std.clamp_min(1e-6))
+
+    def _objective(self, view: CampaignView) -> str:
+        target = view.target
+        return target.objectives[0].observable if target.objectives else target.bounds[0].observable
+
+    def _predicted(self, mean: Any, std: Any, p_meet: Any, *, view: CampaignView | None = None,
+                   index: bool = False) -> dict[str, Any]:
+        mean, std = float(mean), float(std)
+        name = self._objective(view) if view is not None else RETENTION
+        return {name: {"mean": mean, "std": std, "q05": mean - 1.6449 * std, "q95": mean + 1.6449 * std,
+                       "p_meet": float(p_meet)}}
+
+    @staticmethod
+    def _cost_h(view: CampaignView, source: str, design: Design) -> float:
+        cost = view.estimate_cost(source, design, view.protocol)
+        return cost.lab_hours if cost.lab_hours > 0 else cost.cpu_seconds / 3600.0
+
+
+def _bound_probability(view: CampaignView, observable: str, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """``P(lower <= y <= upper)`` for the target's bounds on ``observable`` under ``N(mean, std^2)``."""
+    normal = torch.distributions.Normal(0.0, 1.0)
+    probability = torch.ones_like(mean)
+    for bound in view.target.bounds:
+        if bound.observable != observable:
+            continue
+        if bound.lower is not None:
+            probability = probability * (1.0 - normal.cdf((bound.lower - mean) / std))
+        if bound.upper is not None:
+            probability = probability * normal.cdf((bound.upper - mean) / std)
+    return probability
+
+
+def _region_cube(view: CampaignView) -> tuple[np.ndarray, np.ndarray]:
+    """Unit-cube bounds of the target's design region."""
+    space = view.design_space
+    low, high = np.zeros(space.dim), np.ones(space.dim)
+    for name, (lo, hi) in view.target.design_bounds.items():
+        i = space.names.index(name)
+        variable = space.variables[i]
+        low[i] = float(variable.to_unit(lo))
+        high[i] = float(variable.to_unit(hi))
+    return low, high
+
+
+def _region_sobol(view: CampaignView, n: int, seed: int) -> list[Design]:
+    """``n`` scrambled Sobol points of the target's design region."""
+    from scipy.stats import qmc
+
+    low, high = _region_cube(view)
+    points = qmc.Sobol(d=view.design_space.dim, scramble=True, seed=seed).random_base2(max(1, math.ceil(math.log2(n))))
+    return view.design_space.from_unit_cube(low + points[:n] * (high - low))
+
+
+register_strategy(InterphaseAgent.name, InterphaseAgent)

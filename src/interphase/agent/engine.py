@@ -1,0 +1,555 @@
+"""The campaign state machine: propose -> queue -> run -> collect -> refit -> check stop, all in the store.
+
+The engine keeps a simulated event clock (BENCHMARKS.md): lab tests occupy their source's
+channels for the lab hours they take, simulations occupy CPU workers for their CPU time, and
+both run in parallel up to the campaign's resources. At every event it asks the strategy what
+to run on the free slots (and which running tests to stop), logs each decision in the store
+together with the requests it makes (one transaction), launches them, and delivers results when
+the clock reaches their end. A design is verified once ``stop.replicates`` full-length runs on the
+highest-fidelity source met the target; the engine itself queues the replicates of a hit, for
+every strategy alike.
+
+Crash safety: everything that decides the future is a row. On start the engine rebuilds its state
+from the store: the launch decisions (start hours, resources), the results (acknowledged runs,
+with their simulated start and finish in ``metadata["campaign_clock"]``), the stop decisions.
+Runs launched but without a result are recomputed (sources are pure and seeded) and keep their
+single ``claimed`` entry in the status log; so a SIGKILL at any point, then ``resume``, loses no
+acknowledged result and launches no request twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from interphase.agent.flight import Flight
+from interphase.agent.live import LiveView
+from interphase.agent.options import Proposal, ScoredOption, StopOrder
+from interphase.agent.plan import RunPlan, resolve
+from interphase.agent.strategy import Strategy, make_strategy
+from interphase.agent.view import CPU, CampaignView, CompletedRun
+from interphase.schema import Design, InvalidInputError, Request, RequestStatus, Result, StopRule
+from interphase.schema.run_config import RunConfig
+from interphase.sources import run_safely
+from interphase.store import Store
+
+RUN_CONFIG_KIND = "run-config"
+WORKER = "interphase-engine"
+
+
+@dataclass
+class Outcome:
+    """How a campaign run ended.
+
+    Attributes:
+        campaign: Campaign name.
+        status: ``"verified"``, ``"budget"``, ``"max_runs"``, ``"exhausted"`` (nothing left to
+            run) or ``"wall"`` (real-time budget).
+        clock_h: Simulated hours at the end.
+        discovery_h: Simulated hour the target was verified, or None.
+        verified_design: The verified design's values, or None.
+        runs: Runs with a result.
+        spent: ``{"lab_hours", "cpu_hours", "wall_seconds"}``.
+        by_source: Source -> ``{"runs", "lab_hours", "cpu_hours"}``.
+    """
+
+    campaign: str
+    status: str
+    clock_h: float
+    discovery_h: float | None
+    verified_design: dict[str, Any] | None
+    runs: int
+    spent: dict[str, float]
+    by_source: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def summary_lines(self) -> list[str]:
+        """A few lines for people."""
+        found = (f"verified after {self.discovery_h:.0f} simulated hours"
+                 if self.discovery_h is not None else f"ended: {self.status}")
+        lines = [f"campaign {self.campaign}: {found}; {self.runs} runs, {self.spent['lab_hours']:.0f} lab hours, "
+                 f"{self.spent['cpu_hours']:.2f} CPU hours, {self.spent['wall_seconds']:.0f} s of wall time"]
+        if self.verified_design:
+            lines.append("verified design: " + ", ".join(f"{k} = {v:.4g}" for k, v in self.verified_design.items()))
+        return lines
+
+
+def run_campaign(store: Store, plan: RunPlan, *, live: bool = False,
+                 on_event: Callable[[CampaignView], None] | None = None) -> Outcome:
+    """Create (or continue) the campaign of ``plan`` and run it to its end.
+
+    Args:
+        store: An initialised store.
+        plan: The resolved run configuration.
+        live: Show a rich live view (channels busy, best so far, the last decision).
+        on_event: Called with the view at every event (e.g. for tests).
+
+    Returns:
+        The outcome.
+    """
+    store.init()
+    store.create_campaign(plan.spec)
+    _store_run_config(store, plan)
+    for source in plan.sources.values():
+        store.register_source(source.spec)
+    return Engine(store, plan, make_strategy(plan.config.strategy, plan.config.agent), live=live,
+                  on_event=on_event).run()
+
+
+def resume_campaign(store: Store, campaign: str, *, live: bool = False) -> Outcome:
+    """Continue a campaign from the store (after a crash, a kill or a stop).
+
+    Raises:
+        NotFoundError: If there is no such campaign.
+        InvalidInputError: If it was not started by ``interphase run`` (no run configuration).
+    """
+    store.get_campaign(campaign)
+    configs = [a for a in store.list_artifacts(RUN_CONFIG_KIND) if a.metadata.get("campaign") == campaign]
+    if not configs:
+        raise InvalidInputError("campaign", f"campaign {campaign!r} has no run configuration; "
+                                "only campaigns started with 'interphase run' can be resumed")
+    config = RunConfig.model_validate_json(store.get_artifact(configs[-1].sha256))
+    return run_campaign(store, resolve(config), live=live)
+
+
+def _store_run_config(store: Store, plan: RunPlan) -> None:
+    config = plan.config
+    if plan.world_ref is not None and config.world != plan.world_ref:
+        config = config.model_copy(update={"world": plan.world_ref})  # absolute, so resume finds it
+    store.put_artifact(config.model_dump_json().encode(), RUN_CONFIG_KIND, media_type="application/json",
+                       metadata={"campaign": plan.spec.name})
+
+
+class Engine:
+    """One campaign's event loop over the store.
+
+    Args:
+        store: The store.
+        plan: The resolved configuration.
+        strategy: Decides what to run.
+        live: Show the rich live view.
+        on_event: Called with the view at every event.
+    """
+
+    def __init__(self, store: Store, plan: RunPlan, strategy: Strategy, *, live: bool = False,
+                 on_event: Callable[[CampaignView], None] | None = None) -> None:
+        self.store, self.plan, self.strategy = store, plan, strategy
+        self.campaign = plan.spec.name
+        self.config = plan.config
+        self.check = plan.check
+        self.on_event = on_event
+        self.live = LiveView(self.campaign, plan.capacity) if live else None
+        self.clock_h = 0.0
+        self.flights: dict[str, Flight] = {}
+        self.completed: list[CompletedRun] = []
+        self.decisions = 0
+        self.verified: dict[str, Any] | None = None
+        self.finished: dict[str, Any] | None = None
+        self.wall_before = 0.0
+        self._observed = -1
+        self._began = time.monotonic()
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> Outcome:
+        """Rebuild the state from the store, then run events until the campaign ends."""
+        self._restore()
+        if self.finished is not None:
+            return self._outcome(self.finished["status"])
+        try:
+            if self.live is not None:
+                self.live.start()
+            status = self._loop()
+        finally:
+            if self.live is not None:
+                self.live.stop()
+        self._finish(status)
+        return self._outcome(status)
+
+    def _loop(self) -> str:
+        while True:
+            if self.verified is not None and self.config.stop.until_verified:
+                return "verified"
+            wall = self.wall_before + time.monotonic() - self._began
+            if self.config.budget.wall_hours is not None and wall > 3600.0 * self.config.budget.wall_hours:
+                return "wall"
+            view = self._view()
+            if len(self.completed) != self._observed:
+                self.strategy.observe(view)
+                self._observed = len(self.completed)
+            for order in self.strategy.review(view):
+                self._stop(order)
+            self._queue_replicates()
+            view = self._view()
+            for resource, free in view.free.items():
+                if free > 0 and self._can_launch(resource):
+                    proposal = self.strategy.propose(view, resource, free)
+                    if proposal is not None and proposal.chosen:
+                        self._launch(proposal, resource, kind="launch")
+                        view = self._view()
+            if self.on_event is not None:
+                self.on_event(view)
+            if self.live is not None:
+                self.live.update(view, self._last_reason())
+            if not self.flights:
+                return self._idle_status()
+            self._advance()
+
+    def _advance(self) -> None:
+        """Move the clock to the next event and deliver every run that ends there."""
+        ends = [flight.end_h for flight in self.flights.values()]
+        next_h = min(ends)
+        review = self._next_review_h()
+        if review is not None and review < next_h:
+            self.clock_h = max(self.clock_h, review)
+            return
+        self.clock_h = max(self.clock_h, next_h)
+        for flight in sorted(self.flights.values(), key=lambda f: (f.end_h, f.key)):
+            if flight.end_h <= self.clock_h + 1e-9:
+                self._deliver(flight)
+
+    def _next_review_h(self) -> float | None:
+        """When a running test next completes a multiple of the review interval, for strategies that stop tests."""
+        every = int(self.config.agent.get("review_every_cycles", 20))
+        if not getattr(self.strategy, "reviews", False) or every <= 0:
+            return None
+        times = []
+        for flight in self.flights.values():
+            if flight.stopped_at_h is not None or flight.result is None:
+                continue
+            done = flight.cycles_at(self.clock_h)
+            upcoming = (done // every + 1) * every
+            if upcoming < (flight.result.cycles_run or 0):
+                times.append(flight.hour_of_cycle(upcoming))
+        future = [t for t in times if t > self.clock_h + 1e-9]
+        return min(future) if future else None
+
+    # ------------------------------------------------------------------ launching
+
+    def _launch(self, proposal: Proposal, resource: str, *, kind: str) -> None:
+        index = self.decisions
+        requests, runs, designs = [], [], []
+        for j, scored in enumerate(proposal.chosen):
+            option = scored.option
+            stored = self.store.add_designs(self.campaign, [option.design])[0]
+            key = f"{self.campaign}:d{index:05d}:{j}"
+            seed = _seed(self.config.seed, key)
+            requests.append(Request(campaign=self.campaign, design_id=stored.id, source=option.source,
+                                    protocol=option.protocol, seed=seed, idempotency_key=key))
+            runs.append(_run_record(scored, stored.id, seed))
+            designs.append((stored.id, stored.design))
+        chosen = {"kind": kind, "strategy": self.strategy.name, "clock_h": self.clock_h, "resource": resource,
+                  "runs": runs, "scores": _plain(proposal.scores)}
+        runners = [_option_record(s) for s in proposal.runners_up]
+        _, stored_requests = self.store.launch(self.campaign, requests, chosen, runners, proposal.reason)
+        self.decisions += 1
+        for request, run, (design_id, design) in zip(stored_requests, runs, designs, strict=True):
+            self._claim(request.id)
+            flight = Flight(request_id=request.id, key=request.idempotency_key, design_id=design_id, design=design,
+                            source=request.source, resource=resource, protocol=request.protocol,
+                            seed=request.seed, started_h=self.clock_h, replicate_of=run.get("replicate_of"))
+            self._compute(flight)
+            self.flights[flight.request_id] = flight
+
+    def _claim(self, request_id: str) -> None:
+        """Mark a queued request as launched: its one 'claimed' status entry."""
+        self.store.claim_request(request_id, WORKER)
+
+    def _compute(self, flight: Flight) -> None:
+        source = self.plan.sources[flight.source]
+        protocol = flight.protocol
+        if flight.stop_after is not None:
+            protocol = protocol.model_copy(update={"stop": StopRule(at_cycle=flight.stop_after)})
+        flight.result = run_safely(source, flight.design, protocol, seed=flight.seed)
+
+    def _can_launch(self, resource: str) -> bool:
+        """Whether the budgets and the run limit leave room for another run on ``resource``."""
+        limit = self.config.stop.max_runs
+        if limit is not None and len(self.completed) + len(self.flights) >= limit:
+            return False
+        spent = self._spent(include_running=True)
+        budget = self.config.budget
+        if resource == CPU:
+            return budget.cpu_hours is None or spent["cpu_hours"] < budget.cpu_hours
+        return budget.lab_hours is None or spent["lab_hours"] < budget.lab_hours
+
+    # ------------------------------------------------------------------ stopping, replicating, delivering
+
+    def _stop(self, order: StopOrder) -> None:
+        flight = self.flights.get(order.request_id)
+        if flight is None or flight.stopped_at_h is not None or flight.result is None:
+            return
+        done = flight.cycles_at(self.clock_h)
+        cycle = max(1, min(order.after_cycle, done))
+        if cycle >= (flight.result.cycles_run or 0):
+            return  # it ends by itself
+        chosen = {"kind": "stop", "strategy": self.strategy.name, "clock_h": self.clock_h,
+                  "request_id": flight.request_id, "after_cycle": cycle, "predicted": _plain(order.predicted)}
+        self.store.log_decision(self.campaign, chosen, [], order.reason, request_id=flight.request_id)
+        self.decisions += 1
+        self._apply_stop(flight, cycle, self.clock_h)
+
+    def _apply_stop(self, flight: Flight, cycle: int, at_h: float) -> None:
+        flight.stop_after, flight.stopped_at_h = cycle, at_h
+        self._compute(flight)
+
+    def _queue_replicates(self) -> None:
+        """Queue the replicates a hit needs, on free channels of the highest-fidelity source."""
+        needed = self.config.stop.replicates
+        highest = self.plan.highest_fidelity
+        resource = self.plan.resource_of[highest]
+        free = self._free().get(resource, 0)
+        if free <= 0 or needed <= 1 or not self._can_launch(resource):
+            return
+        chosen: list[ScoredOption] = []
+        for design_id, design in self._hits():
+            passed = [c for c in self.completed if c.design_id == design_id and c.source == highest
+                      and c.meets_target]
+            running = [f for f in self.flights.values() if f.design_id == design_id and f.source == highest
+                       and f.stopped_at_h is None]
+            missing = needed - len(passed) - len(running)
+            for _ in range(min(missing, free - len(chosen))):
+                chosen.append(_replicate_option(design, design_id, highest, self.plan.world.protocol,
+                                                self.plan.sources[highest].estimate_cost(design,
+                                                                                         self.plan.world.protocol)))
+        if chosen:
+            reason = (f"verification: {len(chosen)} replicate test(s) of a design that met the target "
+                      f"({needed} full-length runs must meet it)")
+            self._launch(Proposal(chosen=tuple(chosen), reason=reason), resource, kind="replicate")
+
+    def _hits(self) -> list[tuple[str, Design]]:
+        """Designs with a full-length highest-fidelity run that met the target and no run that missed it."""
+        highest = self.plan.highest_fidelity
+        hits: dict[str, Design] = {}
+        missed = {c.design_id for c in self.completed if c.source == highest and c.meets_target is False}
+        for run in self.completed:
+            if run.source == highest and run.meets_target and run.design_id not in missed:
+                hits.setdefault(run.design_id, run.design)
+        return list(hits.items())
+
+    def _deliver(self, flight: Flight) -> None:
+        """Store a finished run's result (the acknowledgement), then check the target."""
+        assert flight.result is not None
+        result = self._annotated(flight)
+        stored = self.store.submit_result(result, idempotency_key=flight.key, request_id=flight.request_id)
+        del self.flights[flight.request_id]
+        self._record(flight, stored.result)
+        self._check_verified()
+
+    def _annotated(self, flight: Flight) -> Result:
+        assert flight.result is not None
+        result = flight.result
+        metadata = {**result.metadata, "campaign_clock": {"started_h": flight.started_h,
+                                                          "finished_h": flight.end_h}}
+        if flight.source == self.plan.highest_fidelity and flight.stopped_at_h is None:
+            metadata["meets_target"] = self.check.meets(result)
+        if flight.stopped_at_h is not None:
+            metadata["stopped_by"] = self.strategy.name
+        return result.model_copy(update={"metadata": metadata})
+
+    def _record(self, flight: Flight, result: Result) -> None:
+        clock = result.metadata.get("campaign_clock", {})
+        meets = result.metadata.get("meets_target")
+        self.completed.append(CompletedRun(
+            request_id=flight.request_id, design_id=flight.design_id, design=flight.design, source=flight.source,
+            result=result, started_h=float(clock.get("started_h", flight.started_h)),
+            finished_h=float(clock.get("finished_h", self.clock_h)), meets_target=meets,
+            replicate_of=flight.replicate_of))
+
+    def _check_verified(self) -> None:
+        if self.verified is not None:
+            return
+        highest = self.plan.highest_fidelity
+        for design_id, design in self._hits():
+            runs = [c for c in self.completed if c.design_id == design_id and c.source == highest
+                    and c.meets_target is not None]
+            if len(runs) >= self.config.stop.replicates and all(c.meets_target for c in runs):
+                scores = [self.check.objective(c.result) for c in runs]
+                chosen = {"kind": "verified", "clock_h": self.clock_h, "design_id": design_id,
+                          "design": dict(design.values), "objective": min(s for s in scores if s is not None),
+                          "runs": [c.request_id for c in runs]}
+                reason = (f"verified: {len(runs)} full-length {highest} runs of one design met the target "
+                          f"(objective {', '.join(f'{s:.4g}' for s in scores if s is not None)})")
+                self.store.log_decision(self.campaign, chosen, [], reason)
+                self.decisions += 1
+                self.verified = chosen
+                return
+
+    # ------------------------------------------------------------------ state
+
+    def _view(self) -> CampaignView:
+        plan = self.plan
+        spent = self._spent(include_running=True)
+        budget = self.config.budget
+        return CampaignView(
+            campaign=self.campaign, store=self.store, design_space=plan.world.design_space,
+            protocol=plan.world.protocol, target=plan.target, check=self.check,
+            sources={name: source.spec for name, source in plan.sources.items()}, resource_of=plan.resource_of,
+            estimate_cost=lambda name, design, protocol: plan.sources[name].estimate_cost(design, protocol),
+            highest_fidelity=plan.highest_fidelity, clock_h=self.clock_h, completed=list(self.completed),
+            running=[f.view(self.clock_h) for f in self.flights.values()], free=self._free(),
+            capacity=dict(plan.capacity),
+            budget_left={"lab_hours": math.inf if budget.lab_hours is None else budget.lab_hours - spent["lab_hours"],
+                         "cpu_hours": math.inf if budget.cpu_hours is None else budget.cpu_hours - spent["cpu_hours"]},
+            seed=self.config.seed, decisions=self.decisions)
+
+    def _free(self) -> dict[str, int]:
+        busy: dict[str, int] = {}
+        for flight in self.flights.values():
+            busy[flight.resource] = busy.get(flight.resource, 0) + 1
+        return {resource: slots - busy.get(resource, 0) for resource, slots in self.plan.capacity.items()}
+
+    def _spent(self, *, include_running: bool) -> dict[str, float]:
+        lab = sum(c.result.cost.lab_hours for c in self.completed)
+        cpu = sum(c.result.cost.cpu_seconds for c in self.completed) / 3600.0
+        if include_running:
+            for flight in self.flights.values():
+                if flight.result is not None:
+                    lab += flight.result.cost.lab_hours
+                    cpu += flight.result.cost.cpu_seconds / 3600.0
+        return {"lab_hours": lab, "cpu_hours": cpu}
+
+    def _idle_status(self) -> str:
+        limit = self.config.stop.max_runs
+        if limit is not None and len(self.completed) >= limit:
+            return "max_runs"
+        budget = self.config.budget
+        spent = self._spent(include_running=False)
+        if (budget.lab_hours is not None and spent["lab_hours"] >= budget.lab_hours) or (
+                budget.cpu_hours is not None and spent["cpu_hours"] >= budget.cpu_hours):
+            return "budget"
+        return "exhausted"
+
+    def _last_reason(self) -> str:
+        decisions = self.store.list_decisions(self.campaign)[-1:] if self.decisions else []
+        return decisions[0].reason if decisions else ""
+
+    def _restore(self) -> None:
+        """Rebuild clock, flights, results and decisions from the store."""
+        decisions = self.store.list_decisions(self.campaign)
+        self.decisions = len(decisions)
+        launches: dict[str, tuple[float, str, dict[str, Any]]] = {}
+        stops: dict[str, tuple[int, float]] = {}
+        for decision in decisions:
+            chosen = decision.chosen
+            kind = chosen.get("kind")
+            self.clock_h = max(self.clock_h, float(chosen.get("clock_h", 0.0)))
+            if kind in ("launch", "replicate"):
+                for run in chosen.get("runs", []):
+                    launches[run["request_id"]] = (float(chosen["clock_h"]), chosen["resource"], run)
+            elif kind == "stop":
+                stops[chosen["request_id"]] = (int(chosen["after_cycle"]), float(chosen["clock_h"]))
+            elif kind == "verified":
+                self.verified = chosen
+            elif kind == "finished":
+                self.finished = chosen
+                self.wall_before = float(chosen.get("spent", {}).get("wall_seconds", 0.0))
+        results = {r.request_id: r for r in self.store.list_results(campaign=self.campaign) if r.request_id}
+        for request in self.store.list_requests(self.campaign):
+            start_h, resource, run = launches[request.id]
+            flight = Flight(request_id=request.id, key=request.idempotency_key, design_id=request.design_id,
+                            design=self.store.get_design(request.design_id).design, source=request.source,
+                            resource=resource, protocol=request.protocol, seed=request.seed, started_h=start_h,
+                            replicate_of=run.get("replicate_of"))
+            if request.id in results:
+                self._record(flight, results[request.id].result)
+                continue
+            if request.status is RequestStatus.QUEUED:
+                self._claim(request.id)  # decided and queued, never launched: launch it now, once
+            if request.id in stops:
+                flight.stop_after, flight.stopped_at_h = stops[request.id][0], stops[request.id][1]
+            self._compute(flight)
+            self.flights[request.id] = flight
+        self.completed.sort(key=lambda c: (c.finished_h, c.request_id))
+        if self.completed:
+            self.clock_h = max(self.clock_h, max(c.finished_h for c in self.completed))
+        if self.verified is None:
+            self._check_verified()
+
+    def _finish(self, status: str) -> None:
+        spent = self._spent(include_running=False)
+        wall = self.wall_before + time.monotonic() - self._began
+        chosen = {"kind": "finished", "clock_h": self.clock_h, "status": status,
+                  "discovery_h": self.verified["clock_h"] if self.verified else None,
+                  "spent": {**spent, "wall_seconds": wall}, "candidates": self._candidates()}
+        reason = (f"finished ({status}) after {self.clock_h:.0f} simulated hours: "
+                  f"{len(self.completed)} runs, {spent['lab_hours']:.0f} lab hours")
+        self.store.log_decision(self.campaign, chosen, [], reason)
+        self.decisions += 1
+        self.finished = chosen
+
+    def _candidates(self, limit: int = 5) -> list[dict[str, Any]]:
+        """The best designs by observed objective on full-length highest-fidelity runs (worst run per design)."""
+        highest = self.plan.highest_fidelity
+        worst: dict[str, tuple[float, CompletedRun]] = {}
+        for run in self.completed:
+            score = self.check.score(run.result) if run.source == highest and run.meets_target is not None else None
+            if score is not None and (run.design_id not in worst or score < worst[run.design_id][0]):
+                worst[run.design_id] = (score, run)
+        ranked = sorted(worst.values(), key=lambda pair: -pair[0])[:limit]
+        verified_id = self.verified["design_id"] if self.verified else None
+        return [{"design_id": run.design_id, "design": dict(run.design.values),
+                 "observed": {self._objective_name(): self.check.objective(run.result)},
+                 "meets_target": bool(run.meets_target), "verified": run.design_id == verified_id}
+                for _, run in ranked]
+
+    def _objective_name(self) -> str:
+        target = self.plan.target
+        return target.objectives[0].observable if target.objectives else target.bounds[0].observable
+
+    def _outcome(self, status: str) -> Outcome:
+        spent = self._spent(include_running=False)
+        wall = float(self.finished.get("spent", {}).get("wall_seconds", 0.0)) if self.finished else 0.0
+        by_source: dict[str, dict[str, float]] = {}
+        for run in self.completed:
+            entry = by_source.setdefault(run.source, {"runs": 0, "lab_hours": 0.0, "cpu_hours": 0.0})
+            entry["runs"] += 1
+            entry["lab_hours"] += run.result.cost.lab_hours
+            entry["cpu_hours"] += run.result.cost.cpu_seconds / 3600.0
+        return Outcome(campaign=self.campaign, status=status, clock_h=self.clock_h,
+                       discovery_h=self.verified["clock_h"] if self.verified else None,
+                       verified_design=self.verified["design"] if self.verified else None,
+                       runs=len(self.completed), spent={**spent, "wall_seconds": wall}, by_source=by_source)
+
+
+def _seed(root: int, key: str) -> int:
+    """A run's seed: a hash of the campaign seed and the request key (new cell per request)."""
+    return int(hashlib.sha256(f"{root}:{key}".encode()).hexdigest()[:12], 16)
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with NaN and infinities as None and tuples as lists (strict JSON for the store)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
+        return _plain(value.item())
+    return value
+
+
+def _run_record(scored: ScoredOption, design_id: str, seed: int) -> dict[str, Any]:
+    option = scored.option
+    return {"source": option.source, "design_id": design_id, "design": dict(option.design.values),
+            "cycles": option.protocol.n_cycles, "seed": seed, "value": _plain(scored.value),
+            "cost": _plain(scored.cost), "utility": _plain(scored.utility), "predicted": _plain(scored.predicted),
+            "why": scored.why, "replicate_of": option.replicate_of}
+
+
+def _option_record(scored: ScoredOption) -> dict[str, Any]:
+    return {"source": scored.option.source, "design": dict(scored.option.design.values),
+            "value": _plain(scored.value), "cost": _plain(scored.cost), "utility": _plain(scored.utility),
+            "predicted": _plain(scored.predicted), "why": scored.why}
+
+
+def _replicate_option(design: Design, design_id: str, source: str, protocol: Any, cost: Any) -> ScoredOption:
+    from interphase.agent.options import Option
+
+    hours = cost.lab_hours if cost.lab_hours > 0 else cost.cpu_seconds / 3600.0
+    return ScoredOption(option=Option(source=source, design=design, protocol=protocol, replicate_of=design_id),
+                        value=1.0, cost=hours, utility=1.0 / max(hours, 1e-9), why="replicate of a hit")

@@ -1,0 +1,101 @@
+"""Runs in flight on the campaign's event clock: when each started, ends, and what it has shown so far.
+
+Sources are pure, so a launched run's result is computed when it is launched (or recomputed
+after a crash: same design, protocol and seed, same result) and held back until the clock
+reaches its end. A lab test streams its cycles as a cycler would: at simulated hour ``t`` it
+has shown the cycles completed by then.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from interphase.agent.view import RunningTest
+from interphase.schema import Design, Protocol, Result
+
+CYCLE = "cycle"
+
+
+@dataclass
+class Flight:
+    """A launched run and its (held back) result.
+
+    Attributes:
+        request_id: Its request.
+        key: The request's idempotency key (the result is stored under ``key``).
+        design_id: The stored design.
+        design: The design.
+        source: Source name.
+        resource: The resource it occupies.
+        protocol: The protocol it runs.
+        seed: Its seed.
+        started_h: Simulated hour it started.
+        result: The full result, computed at launch (None until computed).
+        replicate_of: Design id it repeats, for a verification replicate.
+        stop_after: Cycle after which a stop decision ends it, if one was made.
+        stopped_at_h: Simulated hour of that decision.
+    """
+
+    request_id: str
+    key: str
+    design_id: str
+    design: Design
+    source: str
+    resource: str
+    protocol: Protocol
+    seed: int
+    started_h: float
+    result: Result | None = None
+    replicate_of: str | None = None
+    stop_after: int | None = None
+    stopped_at_h: float | None = None
+
+    @property
+    def duration_h(self) -> float:
+        """Simulated hours the full run takes: lab hours, or CPU seconds as hours."""
+        assert self.result is not None
+        cost = self.result.cost
+        return cost.lab_hours if cost.lab_hours > 0 else cost.cpu_seconds / 3600.0
+
+    @property
+    def end_h(self) -> float:
+        """When it ends: its stop decision's hour, else start plus its full duration."""
+        if self.stopped_at_h is not None:
+            return self.stopped_at_h
+        return self.started_h + self.duration_h
+
+    @property
+    def _cycle_hours(self) -> tuple[float, float]:
+        """``(setup hours, hours per cycle)`` of a cycled lab test; ``(duration, 0)`` otherwise."""
+        assert self.result is not None
+        cycles = self.result.cycles_run or 0
+        total = float(self.result.metadata.get("cycle_hours", 0.0) or 0.0)
+        if cycles <= 0 or total <= 0 or self.result.cost.lab_hours <= 0:
+            return self.duration_h, 0.0
+        return self.result.cost.lab_hours - total, total / cycles
+
+    def cycles_at(self, clock_h: float) -> int:
+        """Cycles completed (and shown) by simulated hour ``clock_h``."""
+        setup, per_cycle = self._cycle_hours
+        if per_cycle <= 0:
+            return 0
+        done = math.floor((clock_h - self.started_h - setup) / per_cycle + 1e-9)
+        return max(0, min(done, self.result.cycles_run or 0 if self.result else 0))
+
+    def hour_of_cycle(self, cycle: int) -> float:
+        """Simulated hour at which cycle ``cycle`` completes (inf for runs that do not stream)."""
+        setup, per_cycle = self._cycle_hours
+        if per_cycle <= 0:
+            return math.inf
+        return self.started_h + setup + cycle * per_cycle
+
+    def view(self, clock_h: float) -> RunningTest:
+        """What a strategy may see of it at ``clock_h``: the cycles done and their observations."""
+        cycles = self.cycles_at(clock_h) if self.result is not None else 0
+        prefix = tuple(o for o in (self.result.observations if self.result else ())
+                       if o.index_unit == CYCLE and o.index <= cycles)
+        return RunningTest(request_id=self.request_id, design_id=self.design_id, design=self.design,
+                           source=self.source, protocol=self.protocol, started_h=self.started_h,
+                           expected_end_h=self.end_h if self.result is not None else math.inf,
+                           cycles_done=cycles, prefix=prefix, replicate_of=self.replicate_of)
