@@ -224,10 +224,23 @@ def test_inpaint_keeps_known_entries_and_fills_missing(net: InterphaseNet, toy: 
     assert filled[0, 2:4].sum() == 1.0
 
 
-def test_source_maps_start_at_identity(net: InterphaseNet) -> None:
+def test_source_maps_start_at_identity_gain_and_a_prior_offset(toy: Toy) -> None:
     pre, std = torch.randn(2, 3, 5, 4), torch.rand(2, 3, 5, 3)
-    adjusted, adjusted_std = net.sources.adjust(pre, std, torch.tensor([SIM, LAB, NONE]))
+    sources = torch.tensor([SIM, LAB, NONE])
+    plain = build_net(toy.batch, hidden=8, depth=1, source_prior_std=0.0)
+    adjusted, adjusted_std = plain.sources.adjust(pre, std, sources)
     assert torch.equal(adjusted, pre) and torch.equal(adjusted_std, std)
+    offsets = []
+    for seed in (1, 2):  # two ensemble members
+        torch.manual_seed(seed)
+        member = build_net(toy.batch, hidden=8, depth=1)
+        adjusted, adjusted_std = member.sources.adjust(pre, std, sources)
+        assert torch.equal(adjusted_std, std)  # gains and noise start at the identity
+        shift = adjusted - pre
+        torch.testing.assert_close(shift, shift[:1, :, :1].expand_as(shift))  # a constant offset per source
+        offsets.append(shift[0, :, 0])
+    spread = (offsets[0] - offsets[1]).abs()
+    assert (spread > 0).all() and (spread < 5 * member.config.source_prior_std).all()
 
 
 def test_invalid_constructor_arguments_raise(toy: Toy) -> None:

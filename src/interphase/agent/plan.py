@@ -133,7 +133,7 @@ def resolve(config: RunConfig, base_dir: Path | None = None) -> RunPlan:
     Raises:
         InvalidInputError: Naming the field, for anything that cannot run.
     """
-    _check_strategy(config.strategy)
+    _check_strategy(config.strategy, config.agent)
     world, world_ref = load_world_for(config, base_dir)
     horizon = world.protocol.n_cycles
     target = _target_in_force(config, world)
@@ -155,13 +155,15 @@ def resolve(config: RunConfig, base_dir: Path | None = None) -> RunPlan:
                    sources=sources, resource_of=resource_of, capacity=capacity, highest_fidelity=highest)
 
 
-def _check_strategy(name: str) -> None:
-    from interphase.agent.strategy import strategy_names
+def _check_strategy(name: str, settings: dict[str, Any] | None = None) -> None:
+    """Refuse an unknown strategy, or settings it does not take (it is built once to check them)."""
+    from interphase.agent.strategy import make_strategy, strategy_names
 
     known = strategy_names()
     if name not in known:
         raise InvalidInputError("strategy", f"unknown strategy {name!r}; known: "
                                 f"{', '.join(known) or 'none is registered'}")
+    make_strategy(name, settings)
 
 
 def _target_in_force(config: RunConfig, world: World) -> TargetSpec:

@@ -32,6 +32,8 @@ class Strategy(ABC):
     """
 
     name: str = ""
+    review_every_cycles: int = 0
+    """Cycles between reviews of a running test (0: the strategy never stops tests)."""
 
     def __init__(self, settings: dict[str, Any] | None = None) -> None:
         self.settings = dict(settings or {})

@@ -207,20 +207,28 @@ class EndpointSampler:
         if n_samples < 1:
             raise InvalidInputError("n_samples", f"must be >= 1, got {n_samples}")
         for name, cycle in targets:
-            if name != FAILURE_LOGIT and name not in surrogate.observables:
+            known = name == FAILURE_LOGIT or name in surrogate.observables or name in surrogate.cond_observables
+            if not known:
                 raise InvalidInputError("targets", f"the model predicts no {name!r}; it predicts "
-                                        f"{', '.join(surrogate.observables)} (or {FAILURE_LOGIT!r})")
-            if name != FAILURE_LOGIT and (isinstance(cycle, bool) or not isinstance(cycle, int) or cycle < 1):
+                                        f"{', '.join(surrogate.observables + surrogate.cond_observables)} "
+                                        f"(or {FAILURE_LOGIT!r})")
+            if name in surrogate.observables and (isinstance(cycle, bool) or not isinstance(cycle, int)
+                                                  or cycle < 1):
                 raise InvalidInputError("targets", f"the cycle of {name!r} must be an integer >= 1, "
                                         f"got {cycle!r}")
         self.surrogate = surrogate
         self.designs = UnitCubeBatches(surrogate, source, protocol)
         _require_members(surrogate)
-        self.targets = [(name, int(cycle)) for name, cycle in targets]
+        self.targets = [(name, int(cycle) if name in surrogate.observables else float(cycle))
+                        for name, cycle in targets]
         self.n_samples = n_samples
         self.seed = seed
+        # Condition-indexed targets (e.g. conductivity at 253.15 K): the index is the condition.
+        self._condition_outputs = [(i, surrogate.cond_observables.index(name), float(index))
+                                   for i, (name, index) in enumerate(self.targets)
+                                   if name in surrogate.cond_observables]
         trajectory = [(i, name, cycle) for i, (name, cycle) in enumerate(self.targets)
-                      if name != FAILURE_LOGIT]
+                      if name in surrogate.observables]
         self._trajectory_outputs = [i for i, _, _ in trajectory]
         observables = sorted({surrogate.observables.index(n) for _, n, _ in trajectory})
         self._columns = observables  # the only observables the network evaluates
@@ -268,6 +276,14 @@ class EndpointSampler:
                         columns=self._columns, generator=generator)
                 endpoints = mean[:, :, self._cycle_index, self._column_index]  # S x N x m'
                 columns.update({i: endpoints[..., j] for j, i in enumerate(self._trajectory_outputs)})
+            if self._condition_outputs:
+                generator = torch.Generator().manual_seed(self.seed + k + 7919)
+                conditions = torch.tensor([c for _, _, c in self._condition_outputs])
+                with _constant(net):
+                    mean, _ = net.sample_conditions(batch, conditions, self.n_samples,  # type: ignore[operator]
+                                                    generator=generator)
+                for j, (i, column, _) in enumerate(self._condition_outputs):
+                    columns[i] = mean[:, :, j, column]  # S x N
             if self._failure_outputs:
                 logit = torch.logit(_member_failure_probability(net, batch), eps=1e-6)
                 columns.update({i: logit.expand(self.n_samples, -1) for i in self._failure_outputs})

@@ -20,6 +20,13 @@ class NetConfig(BaseModel):
         hidden: Width of every hidden layer.
         depth: Hidden layers in each MLP.
         source_embedding_dim: Size of the learned embedding of each source (fidelity).
+        prior_scale: Size of each member's fixed random function of the design, added to its
+            emission pre-activations and failure logit (a randomised prior, so that the members
+            disagree where there are no data; 0: none).
+        source_prior_std: Std of each source's initial emission offset, drawn anew by every
+            ensemble member (a randomised prior): how far apart the members put a source they
+            have no data of, e.g. a lab before its first test (pre-activation units; 0.5 spans
+            a factor of about 1.8 on a fade).
         transition: Cell of the latent dynamics: ``"gru"`` (a GRUCell whose hidden state is
             z(t) itself, so the chain stays Markov in z) or ``"mlp"`` (a residual MLP).
         source_in_dynamics: Whether the source embedding drives the latent dynamics too (else
@@ -71,6 +78,8 @@ class NetConfig(BaseModel):
     hidden: int = Field(default=64, ge=1)
     depth: int = Field(default=2, ge=1)
     source_embedding_dim: int = Field(default=4, ge=1)
+    source_prior_std: float = Field(default=0.5, ge=0.0, le=10.0)
+    prior_scale: float = Field(default=0.3, ge=0.0, le=10.0)
     transition: TransitionKind = "gru"
     kl_weight: float = Field(default=1.0, ge=0.0)
     design_weight: float = Field(default=1.0, ge=0.0)

@@ -187,6 +187,66 @@ class TrajectoryDataset:
         members = {int(g): pool[self._groups[pool] == g] for g in groups}
         return torch.from_numpy(np.concatenate([members[int(g)] for g in drawn] or [np.zeros(0, np.int64)]))
 
+    def with_partial(self, designs: Sequence[Design], sources: Sequence[str], protocols: Sequence[Protocol],
+                     observations: Sequence[Sequence[Any]]) -> TrajectoryDataset:
+        """This dataset plus records of tests still running: the cycles they have shown so far.
+
+        A running test is a partial sequence, as a stopped one is: its first cycles train the
+        model (and its prefix filter) before its result exists. Retention before cycle 2 is
+        left out, as for stored records. The records come after the stored ones, with no result
+        id; their design keys join the design groups, so splits keep a design together.
+
+        Args:
+            designs: ``N`` designs.
+            sources: ``N`` source names (each in :attr:`source_names`).
+            protocols: ``N`` protocols.
+            observations: For each test, the per-cycle observations shown so far.
+
+        Returns:
+            A new dataset (this one is unchanged).
+
+        Raises:
+            InvalidInputError: On an unknown source or mismatched lengths.
+        """
+        n = len(designs)
+        if not len(sources) == len(protocols) == len(observations) == n:
+            raise InvalidInputError("observations", "give one source, protocol and list of observations per design")
+        if n == 0:
+            return self
+        horizon, width = self.horizon, len(self.observables)
+        y, y_mask = torch.zeros(n, horizon, width), torch.zeros(n, horizon, width)
+        cycles = torch.zeros(n, dtype=torch.long)
+        for row, shown in enumerate(observations):
+            for o in shown:
+                if getattr(o, "index_unit", None) != CYCLE or o.observable not in self.observables:
+                    continue
+                cycle = int(round(o.index))
+                if not 1 <= cycle <= horizon or (o.observable == RETENTION and cycle < 2):
+                    continue
+                column = self.observables.index(o.observable)
+                y[row, cycle - 1, column], y_mask[row, cycle - 1, column] = float(o.value), 1.0
+                cycles[row] = max(int(cycles[row]), cycle)
+        for name in sources:
+            if name not in self.source_names:
+                raise InvalidInputError("sources", f"unknown source {name!r}; the dataset has {self.source_names}")
+        x, x_mask = self.features.encode(list(designs))
+        conditions, cond_width = self.batch.cond_y.shape[1], self.batch.cond_y.shape[2]
+        extra = TrajectoryBatch(
+            x=x, x_mask=x_mask, source=torch.tensor([self.source_names.index(s) for s in sources]),
+            u=self.features.controls.build(list(designs), list(protocols), horizon), y=y, y_mask=y_mask,
+            cycles=cycles, has_result=torch.ones(n), failed=torch.zeros(n),
+            cond_y=torch.zeros(n, conditions, cond_width), cond_mask=torch.zeros(n, conditions, cond_width))
+        batch = TrajectoryBatch(**{f.name: torch.cat([getattr(self.batch, f.name), getattr(extra, f.name)])
+                                   for f in dataclasses.fields(TrajectoryBatch)})
+        records = self.records + [RecordInfo(None, d.content_hash(), d, s, "running", int(c))
+                                  for d, s, c in zip(designs, sources, cycles.tolist(), strict=True)]
+        settings = {**self.settings, "running": sorted(f"{r.design_key}:{r.source}:{r.cycles_run}"
+                                                       for r in records[len(self.records):])}
+        return TrajectoryDataset(batch, self.features, self.observables, self.cond_observables, self.conditions,
+                                 self.source_names, self.source_fidelity, records, skipped=self.skipped,
+                                 skipped_designs=self.skipped_designs, settings=settings,
+                                 payload_hashes=self.payload_hashes)
+
     def observable_scale(self, rows: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Robust location and scale of each per-cycle observable (see :func:`robust_scale`).
 

@@ -176,9 +176,9 @@ class DeepEnsemble:
         """
         means, variances = self.member_samples(batch, horizon, n_samples, prefix_cycles, seed, cycles,
                                                columns)
-        factor = self.factors_for(batch.source, self._n_observables).unsqueeze(1)  # B x 1 x O
+        factor = self.factors_for(batch.source, self._n_observables).unsqueeze(1)  # B x 1 x O x 2
         if columns is not None:
-            factor = factor[..., list(columns)]
+            factor = factor[:, :, list(columns)]
         return _summarise(means, variances, factor, levels, seed)
 
     @torch.no_grad()
@@ -227,9 +227,12 @@ class DeepEnsemble:
         return len(self.members[0].observables) if self.members else 0
 
     def factors_for(self, source: Tensor, n_observables: int) -> Tensor:
-        """``B x O`` variance factors of records from ``source`` (``B``, long); 1.0 before calibration."""
+        """``B x O x 2`` variance factors (inner, outer interval) of records from ``source`` (``B``, long).
+
+        1.0 before calibration.
+        """
         if self.variance_factors is None:
-            return torch.full((len(source), n_observables), float(self.variance_factor))
+            return torch.full((len(source), n_observables, 2), float(self.variance_factor))
         return _rows(self.variance_factors, source, n_observables)
 
     @torch.no_grad()
@@ -238,16 +241,16 @@ class DeepEnsemble:
                   min_values: int = 100) -> float:
         """Fit variance factors per source and observable on held-out records (post-hoc calibration).
 
-        A factor ``f`` scales the predictive spread about the mean by ``sqrt(f)`` (draws,
-        quantiles and both stds). For each (source, observable) with at least ``min_values``
-        observed values, ``f`` is the value on a log grid whose central 50 % and 90 %
-        intervals (from the same draws ``predict`` takes its quantiles from) hold closest to
-        50 % and 90 % of the held-out values, each miss counted in units of its tolerance
-        (0.08 and 0.05). Residuals are heavy-tailed and differ between sources (a simulator's
-        error is its bias, a lab cell's its spread), so one factor per source and observable,
-        matched on the intervals people read, calibrates better than a pooled variance
-        ratio. A pair with too few values gets the observable's factor over all sources, and
-        an observable with too few the factor pooled over everything.
+        A factor ``f`` scales the predictive spread about the mean by ``sqrt(f)``. For each
+        (source, observable) with at least ``min_values`` observed values there are two, found
+        on a log grid: the inner one makes the central 50 % interval (from the same draws
+        ``predict`` takes its quantiles from) hold 50 % of the held-out values, and scales the
+        quantiles between 25 % and 75 %; the outer one does the same for the 90 % interval and
+        scales the other quantiles and both stds. Residuals are heavy-tailed and differ between
+        sources (a simulator's error is its bias, a lab cell's its spread), so factors per source,
+        observable and interval, matched on the intervals people read, calibrate better than a
+        pooled variance ratio. A pair with too few values gets the observable's factors over all
+        sources, and an observable with too few the factors pooled over everything.
 
         Args:
             batch: Held-out records (a calibration split of the designs).
@@ -295,32 +298,42 @@ class DeepEnsemble:
 
 
 _CALIBRATION_LEVELS = (0.5, 0.9)
-_CALIBRATION_TOLERANCES = (0.08, 0.05)
 _CALIBRATION_QUANTILES = (0.25, 0.75, 0.05, 0.95)  # the bounds of those central intervals
 _FACTOR_GRID = torch.logspace(-3.0, 3.0, 241)
 
 
 def _summarise(means: Tensor, variances: Tensor, factor: Tensor, levels: Sequence[float],
                seed: int) -> Prediction:
-    """Pool ``K x S x B x N x O`` path moments into a prediction; ``factor`` (``B x 1 x O``) scales spread."""
+    """Pool ``K x S x B x N x O`` path moments into a prediction, spread scaled by ``factor``.
+
+    ``factor`` is ``B x 1 x O x 2``: the variance factors of the inner (central 50 %) and outer
+    intervals. Quantiles at levels within [0.25, 0.75] take the inner factor, the others and both
+    stds the outer one; the quantiles are sorted afterwards, so they never cross.
+    """
+    inner, outer = factor[..., 0], factor[..., 1]
     member_mean = means.mean(dim=1)  # K x B x N x O
     member_aleatoric = variances.mean(dim=1) + means.var(dim=1, unbiased=False)
     mean = member_mean.mean(dim=0)
-    aleatoric = member_aleatoric.mean(dim=0) * factor
-    epistemic = member_mean.var(dim=0, unbiased=False) * factor
-    deviations = _deviations(means, variances, mean, seed) * factor.sqrt()
+    aleatoric = member_aleatoric.mean(dim=0) * outer
+    epistemic = member_mean.var(dim=0, unbiased=False) * outer
+    deviations = _deviations(means, variances, mean, seed)
     level_tensor = torch.tensor(list(levels), dtype=deviations.dtype)
-    quantiles = mean + torch.quantile(deviations, level_tensor, dim=0)
+    raw = torch.quantile(deviations, level_tensor, dim=0)  # L x B x N x O
+    central = ((level_tensor - 0.5).abs() <= 0.25 + 1e-9).view(-1, 1, 1, 1)
+    scaled = torch.where(central, raw * inner.sqrt(), raw * outer.sqrt())
+    quantiles = mean + scaled.sort(dim=0).values
     return Prediction(mean=mean, aleatoric_std=aleatoric.sqrt(), epistemic_std=epistemic.sqrt(),
                       quantiles=quantiles, levels=level_tensor)
 
 
 def _rows(table: Tensor | None, source: Tensor, width: int) -> Tensor:
-    """``B x width`` rows of a factor table for each record's source (ones without a table)."""
-    if table is None or table.shape[-1] != width:
-        return torch.ones(len(source), width)
-    if table.dim() == 1:  # one factor per observable, for every source
-        return table.expand(len(source), -1)
+    """``B x width x 2`` rows of a factor table (inner and outer) for each record's source (ones without)."""
+    if table is None or table.shape[1 if table.dim() > 1 else 0] != width:
+        return torch.ones(len(source), width, 2)
+    if table.dim() == 1:  # one factor per observable, for every source and interval
+        table = table.view(1, -1)
+    if table.dim() == 2:  # one factor per source and observable, for both intervals
+        table = table.unsqueeze(-1).expand(-1, -1, 2)
     return table[source.clamp(max=table.shape[0] - 1)]
 
 
@@ -345,21 +358,23 @@ def _factor_table(means: Tensor, variances: Tensor, y: Tensor, mask: Tensor, sou
     residual = y - mean
     bounds = torch.quantile(deviations, torch.tensor(_CALIBRATION_QUANTILES), dim=0)
 
-    def fit(select: Tensor) -> float | None:
+    def fit(select: Tensor) -> Tensor | None:
         if int(select.sum()) < min_values:
             return None
-        return _best_factor(residual[select], bounds[:, select])
+        return _best_factors(residual[select], bounds[:, select])
 
-    pooled = fit(mask) or 1.0
-    table = torch.full((n_sources, y.shape[-1]), pooled)
+    pooled = fit(mask)
+    pooled = torch.ones(2) if pooled is None else pooled
+    table = pooled.view(1, 1, 2).repeat(n_sources, y.shape[-1], 1)
     for o in range(y.shape[-1]):
         column = _only(mask, o)
-        table[:, o] = fit(column) or pooled
+        observable = fit(column)
+        table[:, o] = pooled if observable is None else observable
         for s in range(n_sources):
             own = fit(column & (source == s).view(-1, 1, 1))
             if own is not None:
                 table[s, o] = own
-    return table, pooled
+    return table, float(pooled[1])
 
 
 def _deviations(means: Tensor, variances: Tensor, center: Tensor, seed: int) -> Tensor:
@@ -384,20 +399,26 @@ def _only(mask: Tensor, column: int) -> Tensor:
     return out
 
 
-def _best_factor(residual: Tensor, bounds: Tensor) -> float:
-    """The grid factor whose scaled intervals cover ``residual`` closest to the calibration levels.
+def _best_factors(residual: Tensor, bounds: Tensor) -> Tensor:
+    """The grid factors, inner then outer, whose scaled intervals cover ``residual`` at their levels.
+
+    Residuals are heavy-tailed (a few designs far off), so one factor cannot set both the 50 %
+    and the 90 % interval right; each interval gets its own.
 
     Args:
         residual: ``n`` observed minus predicted mean.
         bounds: ``4 x n`` unscaled deviation quantiles: the 50 % interval's, then the 90 %'s.
+
+    Returns:
+        ``2`` factors.
     """
     roots = _FACTOR_GRID.sqrt().view(-1, 1)
-    loss = torch.zeros(len(_FACTOR_GRID))
-    for i, (level, tolerance) in enumerate(zip(_CALIBRATION_LEVELS, _CALIBRATION_TOLERANCES, strict=True)):
+    factors = []
+    for i, level in enumerate(_CALIBRATION_LEVELS):
         low, high = bounds[2 * i], bounds[2 * i + 1]
         covered = ((residual >= roots * low) & (residual <= roots * high)).to(torch.float32).mean(dim=1)
-        loss += ((covered - level) / tolerance) ** 2
-    return float(_FACTOR_GRID[int(torch.argmin(loss))])
+        factors.append(float(_FACTOR_GRID[int(torch.argmin((covered - level).abs()))]))
+    return torch.tensor(factors)
 
 
 def to_bytes(payload: dict[str, Any]) -> bytes:

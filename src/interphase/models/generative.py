@@ -34,7 +34,13 @@ from interphase.models.batch import TrajectoryBatch
 from interphase.models.config import NetConfig
 from interphase.models.dynamics import LatentDynamics, PrefixFilter, StateUpdate, interpolation_matrix
 from interphase.models.heads import ConditionEmission, EmissionHeads, FeasibilityHead, SourceEmbedding
-from interphase.models.network import gaussian_nll, kl_to_centred_normal, standard_normal, zero_where_missing
+from interphase.models.network import (
+    RandomPrior,
+    gaussian_nll,
+    kl_to_centred_normal,
+    standard_normal,
+    zero_where_missing,
+)
 from interphase.models.physics import PhysicsConstraints, kind_of
 from interphase.models.vae import DesignVAE
 from interphase.schema.errors import InvalidInputError
@@ -113,7 +119,7 @@ class InterphaseNet(nn.Module):
         self.vae = DesignVAE(n_features, categorical_slices, c.latent_dim, c.hidden, c.depth,
                              c.design_min_std, c.dropout)
         self.sources = SourceEmbedding(n_sources, c.source_embedding_dim, y_constraints.n_channels,
-                                       y_constraints.n_observables)
+                                       y_constraints.n_observables, c.source_prior_std)
         self.dynamics = LatentDynamics(c.latent_dim, n_controls, c.source_embedding_dim, c.hidden, c.depth,
                                        c.transition, c.min_std, c.initial_process_std, c.cycle_stride,
                                        c.dropout, design_dim=2 * n_features if c.design_context else 0)
@@ -126,6 +132,9 @@ class InterphaseNet(nn.Module):
         self.prefix_filter = PrefixFilter(len(self.observables), n_controls, c.source_embedding_dim,
                                           c.latent_dim, c.hidden, c.depth, c.prefix_prior_std,
                                           c.typical_cycles, c.dropout)
+        cond_channels = cond_constraints.n_channels if self.cond_observables else 0
+        self._prior_split = [y_constraints.n_channels, cond_channels, 1]
+        self.prior = RandomPrior(2 * n_features, sum(self._prior_split), c.prior_scale) if c.prior_scale > 0 else None
         self.feasibility_head = FeasibilityHead(c.latent_dim, n_features, c.source_embedding_dim, n_controls,
                                                 c.hidden, c.depth, c.dropout)
 
@@ -192,7 +201,7 @@ class InterphaseNet(nn.Module):
         wanted = torch.arange(1, horizon + 1) if cycles is None else cycles.long()
         if wanted.numel() and (int(wanted.min()) < 1 or int(wanted.max()) > horizon):
             raise InvalidInputError("cycles", f"must lie in [1, {horizon}]")
-        mean, std = self._emit(knots, u, batch.source, steps, wanted, columns)
+        mean, std = self._emit(knots, u, batch.source, steps, wanted, columns, design=self._design(batch))
         scale = self.emission.constraints.scale
         scale = scale if columns is None else scale[list(columns)]
         return mean, (std * scale) ** 2
@@ -215,7 +224,8 @@ class InterphaseNet(nn.Module):
         if self.condition_emission is None:
             empty = torch.zeros(z0.shape[0], len(batch), conditions.numel(), 0)
             return empty, empty.clone()
-        mean, std = self.condition_emission(z0, self.sources(batch.source), self._normalise(conditions))
+        mean, std = self.condition_emission(z0, self.sources(batch.source), self._normalise(conditions),
+                                            self._prior_shift(self._design(batch), 1))
         return mean, (std * self.condition_emission.constraints.scale) ** 2
 
     def feasibility(self, batch: TrajectoryBatch) -> Tensor:
@@ -272,7 +282,7 @@ class InterphaseNet(nn.Module):
                 sub, start = self._drop_design(sub, prefix, n_samples, generator)
             knots, u, kl_paths = self._rollout(sub, start, embedding[labelled], horizon, prefix, generator)
             kl_prefix = zeros.index_put((labelled,), kl_paths.mean(dim=0))
-            y_mean, y_std = self._emit(knots, u, sub.source, horizon, None)
+            y_mean, y_std = self._emit(knots, u, sub.source, horizon, None, design=self._design(sub))
             observed = self._observed(sub, horizon)
             y_scale = self.emission.constraints.scale
             residual = (zero_where_missing(sub.y[:, :horizon], observed) - y_mean) / y_scale
@@ -284,7 +294,8 @@ class InterphaseNet(nn.Module):
             if batch.cond_y.shape[1] != self.condition_grid.numel():
                 raise InvalidInputError("batch.cond_y", f"has {batch.cond_y.shape[1]} conditions, "
                                         f"the model's grid {self.condition_grid.numel()}")
-            c_mean, c_std = self.condition_emission(z0, embedding, self._normalise(self.condition_grid))
+            c_mean, c_std = self.condition_emission(z0, embedding, self._normalise(self.condition_grid),
+                                                    self._prior_shift(self._design(batch), 1))
             observed_c = batch.cond_mask * has_result.view(-1, 1, 1)
             c_scale = self.condition_emission.constraints.scale
             residual = (zero_where_missing(batch.cond_y, observed_c) - c_mean) / c_scale
@@ -341,7 +352,16 @@ class InterphaseNet(nn.Module):
 
     def _failure_logits(self, batch: TrajectoryBatch, z0: Tensor, embedding: Tensor) -> Tensor:
         """``S x B`` failure logits from ``S x B x L`` design latents."""
-        return self.feasibility_head(z0, self._design(batch), embedding, self._mean_controls(batch))
+        design = self._design(batch)
+        logits = self.feasibility_head(z0, design, embedding, self._mean_controls(batch))
+        shift = self._prior_shift(design, 2)
+        return logits if shift is None else logits + shift.view(1, -1)
+
+    def _prior_shift(self, design: Tensor | None, part: int) -> Tensor | None:
+        """``B x width`` of the random prior for the emission (0), condition (1) or failure (2) outputs."""
+        if self.prior is None or design is None or self._prior_split[part] == 0:
+            return None
+        return self.prior(design).split(self._prior_split, dim=-1)[part]
 
     def _controls(self, batch: TrajectoryBatch, horizon: int) -> Tensor:
         """``B x horizon x U``: ``batch.u`` cut or extended by repeating its last cycle."""
@@ -445,7 +465,7 @@ class InterphaseNet(nn.Module):
         return knots, u, kl
 
     def _emit(self, knots: Tensor, u: Tensor, source: Tensor, horizon: int, cycles: Tensor | None,
-              columns: Sequence[int] | None = None) -> tuple[Tensor, Tensor]:
+              columns: Sequence[int] | None = None, design: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Emission moments on cycles from knot states.
 
         The heads and the physics maps act at the knots (a non-decreasing observable
@@ -461,6 +481,7 @@ class InterphaseNet(nn.Module):
             columns: The ``O'`` observables (positions) wanted; None for all. The heads run at
                 the knots the wanted cycles need, or at every knot up to the last of them when
                 a wanted observable is non-decreasing.
+            design: ``B x 2D`` design inputs of the random prior (None: no prior).
 
         Returns:
             ``(mean, std)``, each ``S x B x n x O'`` (``n = horizon`` without ``cycles``): the
@@ -477,8 +498,13 @@ class InterphaseNet(nn.Module):
             used[: int(torch.nonzero(used).max()) + 1] = True  # increments add up from knot 0
         index = torch.nonzero(used).squeeze(-1)
         controls = self.dynamics.knot_controls(u)[:, index]
-        knot_mean, knot_std = self.emission.finish(self.emission.raw(knots[:, :, index], controls), source,
-                                                   self.sources)
+        raw = self.emission.raw(knots[:, :, index], controls)
+        shift = self._prior_shift(design, 0)
+        if shift is not None:
+            channels = shift.shape[-1]
+            raw = torch.cat([raw[..., :channels] + shift.view(1, shift.shape[0], 1, channels), raw[..., channels:]],
+                            dim=-1)
+        knot_mean, knot_std = self.emission.finish(raw, source, self.sources)
         knot_mean, knot_std = knot_mean[..., columns], knot_std[..., columns]
         weights = weights[:, index]
         mean = torch.einsum("tj,sbjo->sbto", weights, knot_mean)

@@ -21,24 +21,29 @@ class SourceEmbedding(nn.Module):
     The emission pre-activations of source ``s`` become ``h * exp(b_s) + a_s`` (per channel)
     and the aleatoric log-variance shifts by ``c_s`` (per observable): every source shares the
     dynamics and heads, and a cheap source's systematic offset, gain and noise live in its own
-    ``(a_s, b_s, c_s)`` instead of being mistaken for the expensive one's. All start at the
-    identity (zeros); the embedding ``e_s`` also feeds the dynamics, the condition emission
-    and the feasibility head.
+    ``(a_s, b_s, c_s)`` instead of being mistaken for the expensive one's. The gains and noise
+    shifts start at the identity; each offset ``a_s`` starts at a draw from ``N(0,
+    prior_std^2)``, one per member of an ensemble: a source the data never showed keeps its draw,
+    so the members disagree about it as much as the prior says (a randomised prior), while a
+    source with data is pulled to its own offset. The embedding ``e_s`` also feeds the dynamics,
+    the condition emission and the feasibility head.
 
     Args:
         n_sources: Sources in the vocabulary, including the last ``"<none>"`` entry.
         embedding_dim: ``E``.
         n_channels: ``P``.
         n_observables: ``O``.
+        prior_std: Std of the initial offsets, in emission pre-activation units (0: identity).
 
     """
 
-    def __init__(self, n_sources: int, embedding_dim: int, n_channels: int, n_observables: int) -> None:
+    def __init__(self, n_sources: int, embedding_dim: int, n_channels: int, n_observables: int,
+                 prior_std: float = 0.0) -> None:
         super().__init__()
         self.embedding = nn.Embedding(n_sources, embedding_dim)
         with torch.no_grad():
             self.embedding.weight.normal_(0.0, 0.1)
-        self.shift = nn.Parameter(torch.zeros(n_sources, n_channels))
+        self.shift = nn.Parameter(prior_std * torch.randn(n_sources, n_channels))
         self.log_gain = nn.Parameter(torch.zeros(n_sources, n_channels))
         self.logvar_shift = nn.Parameter(torch.zeros(n_sources, n_observables))
 
@@ -144,13 +149,15 @@ class ConditionEmission(nn.Module):
         self.net = mlp(latent_dim + source_dim + 1, hidden, outputs, depth, dropout)
         shrink_last_layer(self.net, 0.5)
 
-    def forward(self, z0: Tensor, source_embedding: Tensor, conditions: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, z0: Tensor, source_embedding: Tensor, conditions: Tensor,
+                shift: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Emission moments at each condition.
 
         Args:
             z0: ``S x B x L`` design latents.
             source_embedding: ``B x E``.
             conditions: ``C`` normalised condition values (e.g. standardised temperatures).
+            shift: ``B x Pc`` added to the pre-activations (a member's random prior), or None.
 
         Returns:
             ``(mean, std)``, each ``S x B x C x Oc``: canonical units and scaled units.
@@ -165,6 +172,8 @@ class ConditionEmission(nn.Module):
         ], dim=-1)
         out = self.net(inputs)
         pre, raw_std = out.split([self.constraints.n_channels, self.constraints.n_observables], dim=-1)
+        if shift is not None:
+            pre = pre + shift.view(1, batch, 1, -1)
         return self.constraints(pre), F.softplus(raw_std) + self.min_std
 
 

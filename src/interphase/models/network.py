@@ -65,6 +65,34 @@ class GatedCell(nn.Module):
         return (1.0 - update) * candidate + update * h
 
 
+class RandomPrior(nn.Module):
+    """A fixed, random function of the design, added to a member's outputs (a randomised prior).
+
+    Each ensemble member draws its own weights at construction and never trains them (they
+    are buffers): where the data are, the trainable network learns to cancel the prior; where
+    they are not, the members keep their different priors and disagree. So the ensemble's
+    spread (epistemic uncertainty) shrinks where data accumulate, as a posterior's does, instead
+    of every member settling on the same smooth guess (Osband et al., 2018).
+
+    Args:
+        in_dim: Width of the design input.
+        out_dim: Outputs (emission pre-activation channels and logits).
+        scale: Typical size of an output (0: none).
+        hidden: Width of the hidden layer.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, scale: float, hidden: int = 32) -> None:
+        super().__init__()
+        self.scale = float(scale)
+        self.register_buffer("w1", torch.randn(in_dim, hidden) * (3.0 / math.sqrt(max(in_dim, 1))))
+        self.register_buffer("b1", torch.randn(hidden))
+        self.register_buffer("w2", torch.randn(hidden, out_dim) / math.sqrt(hidden))
+
+    def forward(self, design: Tensor) -> Tensor:
+        """``B x out_dim`` prior outputs of ``B x in_dim`` design inputs."""
+        return self.scale * (torch.tanh(design @ self.w1 + self.b1) @ self.w2)
+
+
 def shrink_last_layer(net: nn.Sequential, factor: float = 0.1) -> None:
     """Scale the last linear layer's weights down and zero its bias (a near-constant start)."""
     last = net[-1]

@@ -39,7 +39,8 @@ DEFAULTS: dict[str, Any] = {
     "members": 5, "epochs": 80, "warm_epochs": 20, "min_steps": 240, "refit_every": 8,
     "min_simulations": 24, "max_simulations": 96, "simulators": None, "simulation_floor": 0.004,
     "candidates": 768, "local_moves": 12, "n_samples": 6, "review_every_cycles": 20, "first_review": 20,
-    "stop_below": 0.03, "replicate_above": 0.6, "seed": 0,
+    "stop_below": 0.03, "replicate_above": 0.6, "replicate_after_cycles": 100, "seed": 0,
+    "source_prior_std": 1.5, "max_screens": 12, "screen_top": 4, "screen_cpu_seconds": 30.0,
 }
 RETENTION = "Capacity retention"
 
@@ -48,35 +49,42 @@ class InterphaseAgent(Strategy):
     """The cost-aware agent over the interphase generative model (settings: :data:`DEFAULTS`)."""
 
     name = "interphase"
-    reviews = True
 
     def __init__(self, settings: dict[str, Any] | None = None) -> None:
         super().__init__(settings)
-        unknown = sorted(set(self.settings) - set(DEFAULTS) - {"review_every_cycles"})
+        unknown = sorted(set(self.settings) - set(DEFAULTS))
         if unknown:
             raise InvalidInputError(f"agent.{unknown[0]}", f"unknown setting; the interphase agent takes "
                                     f"{', '.join(sorted(DEFAULTS))}")
         self.options = {**DEFAULTS, **self.settings}
+        self.review_every_cycles = int(self.options["review_every_cycles"])
         self.surrogate: Any = None
         self.fitted_on = 0
         self.fitted_highest = -1
         self.fitted_sims = 0
+        self.fitted_shown = 0
+        self.fits = 0
+        self._scored: tuple[list[Design], tuple[torch.Tensor, ...]] | None = None
         self.fit_seconds = 0.0
         self.replicate_wanted: dict[str, tuple[Design, float]] = {}
 
     # ------------------------------------------------------------------ learning
 
     def observe(self, view: CampaignView) -> None:
-        """Refit the model when a highest-fidelity result arrived or enough simulations did."""
+        """Refit the model when highest-fidelity data (a result, or new cycles of a running test) or
+        enough simulations arrived; the running tests' first cycles train it as partial records."""
         highest = [c for c in view.completed if c.source == view.highest_fidelity]
         sims = [c for c in view.completed if view.resource_of[c.source] == CPU]
+        shown = sum(r.cycles_done for r in view.running if r.source == view.highest_fidelity)
         if self.surrogate is None and len(sims) + len(highest) < self.options["min_simulations"]:
             return
         if self.surrogate is not None and len(highest) == self.fitted_highest and \
+                shown < self.fitted_shown + self.options["review_every_cycles"] and \
                 len(sims) - self.fitted_sims < self.options["refit_every"]:
             return
         began = time.monotonic()
         dataset = self._dataset(view)
+        from interphase.models.config import NetConfig
         from interphase.models.ensemble import EnsembleConfig
         from interphase.models.surrogate import Surrogate
         from interphase.models.training import TrainConfig
@@ -87,17 +95,21 @@ class InterphaseAgent(Strategy):
             self.surrogate.refit(dataset)
         else:
             config = EnsembleConfig(members=self.options["members"], seed=view.seed + self.options["seed"],
+                                    net=NetConfig(source_prior_std=self.options["source_prior_std"]),
                                     train=TrainConfig(epochs=self.options["epochs"],
                                                       warm_epochs=self.options["warm_epochs"],
                                                       min_steps=self.options["min_steps"]))
             self.surrogate = Surrogate.fit(dataset, config)
             self.fitted_on = records
-        self.fitted_highest, self.fitted_sims = len(highest), len(sims)
+        self.fitted_highest, self.fitted_sims, self.fitted_shown = len(highest), len(sims), shown
+        self.fits += 1
+        self._scored = None
         self.fit_seconds = time.monotonic() - began
         self.surrogate.save(view.store, {"campaign": view.campaign, "clock_h": view.clock_h, "warm": warm,
                                          "records": records, "fit_seconds": self.fit_seconds})
 
     def _dataset(self, view: CampaignView) -> Any:
+        """The campaign's stored records plus the highest-fidelity tests running now (their first cycles)."""
         from interphase.models.dataset import TrajectoryDataset
 
         sources = sorted(view.sources, key=lambda name: (view.sources[name].fidelity, name))
@@ -105,9 +117,12 @@ class InterphaseAgent(Strategy):
         measured = {o for spec in view.sources.values() for o in spec.observables}
         observables = [o for o in (RETENTION, "Discharge capacity [A.h]", "Resistance [Ohm]", "SEI thickness [m]")
                        if o in measured] + sorted(wanted - {RETENTION} - {"Conductivity [S.m-1]"})
-        return TrajectoryDataset.from_store(view.store, view.design_space, campaign=view.campaign, sources=sources,
-                                            observables=list(dict.fromkeys(observables)),
-                                            horizon=view.protocol.n_cycles, include_unlabelled=False)
+        dataset = TrajectoryDataset.from_store(view.store, view.design_space, campaign=view.campaign,
+                                               sources=sources, observables=list(dict.fromkeys(observables)),
+                                               horizon=view.protocol.n_cycles, include_unlabelled=False)
+        running = [r for r in view.running if r.source == view.highest_fidelity and r.cycles_done > 0]
+        return dataset.with_partial([r.design for r in running], [r.source for r in running],
+                                    [r.protocol for r in running], [r.prefix for r in running])
 
     # ------------------------------------------------------------------ deciding
 
@@ -120,48 +135,77 @@ class InterphaseAgent(Strategy):
         return None
 
     def _simulations(self, view: CampaignView, slots: int) -> Proposal | None:
-        simulators = self.options["simulators"] or [view.sources_on(CPU)[0]]
-        done = [c for c in view.completed if c.source in simulators] + [r for r in view.running
-                                                                         if r.source in simulators]
-        if len(done) >= self.options["max_simulations"]:
-            return None
-        source = simulators[0]
-        seen = {d.design.content_hash() for d in done}
+        """Screen the lab's shortlist with the best affordable simulator, else refine with the cheapest."""
+        cheap = view.sources_on(CPU)[0]
+        screen = self._screening_source(view)
         if self.surrogate is None:  # space-filling first: no model to ask yet
+            done = view.runs_of(cheap)
+            seen = {d.design.content_hash() for d in done}
             pool = _region_sobol(view, self.options["min_simulations"] * 2, view.seed + 17)
             fresh = [d for d in pool if d.content_hash() not in seen][:slots]
-            chosen = tuple(ScoredOption(Option(source, d, view.protocol), value=math.nan,
-                                        cost=self._cost_h(view, source, d), utility=math.nan,
+            chosen = tuple(ScoredOption(Option(cheap, d, view.protocol), value=math.nan,
+                                        cost=self._cost_h(view, cheap, d), utility=math.nan,
                                         why="space-filling before the first model") for d in fresh)
-            return Proposal(chosen=chosen, reason=f"{source}: {len(chosen)} space-filling simulation(s) of the "
+            return Proposal(chosen=chosen, reason=f"{cheap}: {len(chosen)} space-filling simulation(s) of the "
                             "target region before the model's first fit") if chosen else None
-        candidates = [d for d in self._candidates(view) if d.content_hash() not in seen]
-        if not candidates:
+        pool, scores = self._scores(view)
+        p_meet, mean, epistemic = scores[:3]
+        if screen is not None and len(view.runs_of(screen)) < self.options["max_screens"]:
+            screened = {r.design.content_hash() for r in view.runs_of(screen)}
+            order = [i for i in torch.argsort(p_meet, descending=True).tolist()[: self.options["screen_top"]]
+                     if pool[i].content_hash() not in screened][:slots]
+            if order:
+                chosen = tuple(self._sim_option(view, screen, pool[i], float(p_meet[i]), mean[i], epistemic[i],
+                                                p_meet[i], why="screens a design the lab may test next")
+                               for i in order)
+                ratio = self._cost_h(view, view.highest_fidelity, pool[order[0]]) / max(chosen[0].cost, 1e-12)
+                return Proposal(chosen=chosen, reason=(
+                    f"{screen} at {len(chosen)} design(s) of the lab's shortlist (P(meet) up to "
+                    f"{float(p_meet[order[0]]):.2f}): it models what the cheapest simulator lacks, at 1/{ratio:,.0f} "
+                    "the lab cost"))
+        done = view.runs_of(cheap)
+        if len(done) >= self.options["max_simulations"]:
             return None
-        p_meet, mean, epistemic, _ = self._lab_scores(view, candidates)
-        value = epistemic * torch.sqrt(p_meet.clamp_min(1e-6))
+        seen = {d.design.content_hash() for d in done}
+        keep = [i for i, d in enumerate(pool) if d.content_hash() not in seen]
+        if not keep:
+            return None
+        value = epistemic[keep] * torch.sqrt(p_meet[keep].clamp_min(1e-6))
         order = torch.argsort(value, descending=True).tolist()
         if float(value[order[0]]) < self.options["simulation_floor"] * 0.5:
             return None
-        picks = order[:slots]
-        costs = [self._cost_h(view, source, candidates[i]) for i in picks]
-        lab_cost = self._cost_h(view, view.highest_fidelity, candidates[picks[0]])
-        chosen = tuple(ScoredOption(Option(source, candidates[i], view.protocol), value=float(value[i]), cost=c,
-                                    utility=float(value[i]) / max(c, 1e-9),
-                                    predicted=self._predicted(mean[i], epistemic[i], p_meet[i]),
-                                    why=f"epistemic std {float(epistemic[i]):.3f} where P(meet) is {float(p_meet[i]):.2f}")
-                       for i, c in zip(picks, costs, strict=True))
-        runners = tuple(ScoredOption(Option(source, candidates[i], view.protocol), value=float(value[i]),
-                                     cost=self._cost_h(view, source, candidates[i]), utility=float(value[i]))
-                        for i in order[slots:slots + 3])
-        ratio = lab_cost / max(costs[0], 1e-12)
-        reason = (f"{source} at {len(chosen)} design(s): epistemic std of lab {self._objective(view)} "
+        picks = [keep[i] for i in order[:slots]]
+        chosen = tuple(self._sim_option(view, cheap, pool[i], float(epistemic[i] * p_meet[i].clamp_min(1e-6).sqrt()),
+                                        mean[i], epistemic[i], p_meet[i],
+                                        why=f"epistemic std {float(epistemic[i]):.3f} where P(meet) is "
+                                            f"{float(p_meet[i]):.2f}") for i in picks)
+        runners = tuple(self._sim_option(view, cheap, pool[keep[i]], float(value[i]), mean[keep[i]],
+                                         epistemic[keep[i]], p_meet[keep[i]]) for i in order[slots:slots + 3])
+        ratio = self._cost_h(view, view.highest_fidelity, pool[picks[0]]) / max(chosen[0].cost, 1e-12)
+        reason = (f"{cheap} at {len(chosen)} design(s): epistemic std of lab {self._objective(view)} "
                   f"{float(epistemic[picks[0]]):.3f} > {self.options['simulation_floor']:g} near P(meet) "
                   f"{float(p_meet[picks[0]]):.2f}, at 1/{ratio:,.0f} the lab cost")
         return Proposal(chosen=chosen, runners_up=runners, reason=reason, scores={"fit_seconds": self.fit_seconds})
 
+    def _sim_option(self, view: CampaignView, source: str, design: Design, value: float, mean: Any, epistemic: Any,
+                    p_meet: Any, why: str = "") -> ScoredOption:
+        cost = self._cost_h(view, source, design)
+        return ScoredOption(Option(source, design, view.protocol), value=value, cost=cost,
+                            utility=value / max(cost, 1e-12), predicted=self._predicted(mean, epistemic, p_meet),
+                            why=why)
+
+    def _screening_source(self, view: CampaignView) -> str | None:
+        """The highest-fidelity simulator whose run costs at most ``screen_cpu_seconds`` (None: only the cheapest)."""
+        design = view.design_space.sample_sobol(1, seed=0)[0]
+        affordable = [name for name in view.sources_on(CPU)[1:]
+                      if view.estimate_cost(name, design, view.protocol).cpu_seconds <= self.options["screen_cpu_seconds"]]
+        return affordable[-1] if affordable and self.options["max_screens"] > 0 else None
+
     def _tests(self, view: CampaignView, slots: int) -> Proposal | None:
         source = view.highest_fidelity
+        screen = self._screening_source(view)
+        if screen is not None and any(r.source == screen for r in view.running):
+            return None  # a screen of the shortlist is minutes of simulated time away: wait for it
         chosen: list[ScoredOption] = []
         for design_id, (design, p) in list(self.replicate_wanted.items())[:slots]:
             tests = [r for r in view.runs_of(source) if r.design_id == design_id]
@@ -173,9 +217,9 @@ class InterphaseAgent(Strategy):
         if len(chosen) >= slots:
             return Proposal(chosen=tuple(chosen), reason=f"{source}: replicate(s) of a test whose first cycles "
                             f"forecast a hit, so that verification overlaps it")
-        candidates = self._candidates(view)
+        candidates, scores = self._scores(view)
         began = time.monotonic()
-        picks, gains, single, meta = self._batch(view, candidates, slots - len(chosen))
+        picks, gains, single, meta = self._batch(view, candidates, scores, slots - len(chosen))
         p_meet, mean, epistemic, aleatoric = meta
         for i, gain in zip(picks, gains, strict=True):
             cost = self._cost_h(view, source, candidates[i])
@@ -210,7 +254,7 @@ class InterphaseAgent(Strategy):
         """Stop tests whose first cycles forecast a miss; ask replicates of those that forecast a hit."""
         source = view.highest_fidelity
         running = [r for r in view.running if r.source == source and r.cycles_done >= self.options["first_review"]]
-        if self.surrogate is None or not running:
+        if self.surrogate is None or not running or (self.fitted_highest <= 0 and self.fitted_shown <= 0):
             return []
         batch, seen = self.surrogate.batch_with_prefix([r.design for r in running], source, view.protocol,
                                                        [r.prefix for r in running])
@@ -226,8 +270,8 @@ class InterphaseAgent(Strategy):
                 orders.append(StopOrder(run.request_id, run.cycles_done,
                                         f"stopped after {run.cycles_done} cycles: its forecast gives P(meet) "
                                         f"{p:.3f} < {self.options['stop_below']:g}", forecast))
-            elif p > self.options["replicate_above"] and len(view.runs_of(source)) and \
-                    len([r for r in view.runs_of(source) if r.design_id == run.design_id]) < view.check.replicates:
+            elif p > self.options["replicate_above"] and run.cycles_done >= self.options["replicate_after_cycles"] \
+                    and len([r for r in view.runs_of(source) if r.design_id == run.design_id]) < view.check.replicates:
                 self.replicate_wanted.setdefault(run.design_id, (run.design, p))
         return orders
 
@@ -235,11 +279,11 @@ class InterphaseAgent(Strategy):
 
     def _candidates(self, view: CampaignView) -> list[Design]:
         """Sobol points of the region plus local moves around the best finished and running designs."""
-        pool = _region_sobol(view, self.options["candidates"], view.seed + 101 + view.decisions)
+        pool = _region_sobol(view, self.options["candidates"], view.seed + 101 + self.fits)
         tested = [c for c in view.completed if c.source == view.highest_fidelity and c.meets_target is not None]
         best = sorted(tested, key=lambda c: -(view.check.score(c.result) or -math.inf))[:4]
         anchors = [c.design for c in best] + [r.design for r in view.running if r.source == view.highest_fidelity]
-        rng = np.random.default_rng(view.seed + view.decisions)
+        rng = np.random.default_rng(view.seed + self.fits)
         if anchors:
             cube = view.design_space.to_unit_cube(anchors)
             low, high = _region_cube(view)
@@ -250,30 +294,42 @@ class InterphaseAgent(Strategy):
 
     def _lab_scores(self, view: CampaignView, designs: list[Design]) -> tuple[torch.Tensor, ...]:
         """``P(meet)``, mean, epistemic and aleatoric std of the objective at the highest fidelity."""
-        horizon = view.protocol.n_cycles
-        objective = self._objective(view)
-        prediction = self.surrogate.predict_cycles(designs, [horizon], source=view.highest_fidelity,
-                                                   protocol=view.protocol, observables=[objective],
-                                                   n_samples=self.options["n_samples"])
+        objective, index = self._objective(view), self._objective_index(view)
+        if objective in self.surrogate.cond_observables:
+            prediction = self.surrogate.predict_conditions(designs, source=view.highest_fidelity, conditions=[index],
+                                                           n_samples=self.options["n_samples"])
+            column = self.surrogate.cond_observables.index(objective)
+        else:
+            prediction = self.surrogate.predict_cycles(designs, [int(index)], source=view.highest_fidelity,
+                                                       protocol=view.protocol, observables=[objective],
+                                                       n_samples=self.options["n_samples"])
+            column = 0
         p_fail, _ = self.surrogate.feasibility(designs, source=view.highest_fidelity, protocol=view.protocol)
-        mean, epistemic = prediction.mean[:, 0, 0], prediction.epistemic_std[:, 0, 0]
-        aleatoric = prediction.aleatoric_std[:, 0, 0]
+        mean, epistemic = prediction.mean[:, 0, column], prediction.epistemic_std[:, 0, column]
+        aleatoric = prediction.aleatoric_std[:, 0, column]
         total = torch.sqrt(epistemic ** 2 + aleatoric ** 2).clamp_min(1e-6)
         p_meet = _bound_probability(view, objective, mean, total) * (1.0 - p_fail)
         return p_meet, mean, epistemic, aleatoric
 
-    def _batch(self, view: CampaignView, candidates: list[Design], q: int) -> tuple[Any, ...]:
+    def _scores(self, view: CampaignView) -> tuple[list[Design], tuple[torch.Tensor, ...]]:
+        """The candidates and their lab scores, computed once per fit (the model does not change between)."""
+        if self._scored is None:
+            candidates = self._candidates(view)
+            self._scored = (candidates, self._lab_scores(view, candidates))
+        return self._scored
+
+    def _batch(self, view: CampaignView, candidates: list[Design], scores: tuple[torch.Tensor, ...],
+               q: int) -> tuple[Any, ...]:
         """Greedy batch by marginal ``P(hit)`` per lab hour, tests in flight pending."""
         from interphase.acquisition.meeting import OutputBound, greedy_batch, qProbabilityOfMeeting
         from interphase.models.acquisition_bridge import FAILURE_LOGIT, botorch_model
 
-        p_meet, mean, epistemic, aleatoric = self._lab_scores(view, candidates)
+        p_meet, mean, epistemic, aleatoric = scores
         keep = torch.argsort(p_meet, descending=True)[:256].tolist()  # the batch search runs on the best
         shortlist = [candidates[i] for i in keep]
-        objective = self._objective(view)
-        horizon = view.protocol.n_cycles
+        objective, index = self._objective(view), self._objective_index(view)
         model = botorch_model(self.surrogate, source=view.highest_fidelity, protocol=view.protocol,
-                              targets=[(objective, horizon), (FAILURE_LOGIT, 0)], n_samples=self.options["n_samples"],
+                              targets=[(objective, index), (FAILURE_LOGIT, 0)], n_samples=self.options["n_samples"],
                               seed=view.seed)
         bounds = [OutputBound(0, b.lower, b.upper) for b in view.target.bounds if b.observable == objective]
         tau = float(aleatoric[keep].median().clamp_min(1e-4)) * 0.6
@@ -292,6 +348,15 @@ class InterphaseAgent(Strategy):
         column = self.surrogate.observable_index(objective)
         mean, std = prediction.mean[:, position, column], prediction.total_std[:, position, column]
         return _bound_probability(view, objective, mean, std.clamp_min(1e-6))
+
+    def _objective_index(self, view: CampaignView) -> int | float:
+        """Where the objective is read: its ``at_index`` (a cycle, or a condition such as 253.15 K), else the horizon."""
+        target = view.target
+        index = target.objectives[0].at_index if target.objectives else target.bounds[0].at_index
+        if index is None:
+            return view.protocol.n_cycles
+        return int(index) if self._objective(view) in (self.surrogate.observables if self.surrogate else ()) \
+            else float(index)
 
     def _objective(self, view: CampaignView) -> str:
         target = view.target

@@ -28,8 +28,9 @@ from interphase.schema import Design, DesignSpace, InvalidInputError, TargetSpec
 #: Two designs closer than this in every region coordinate count as the same design.
 SAME_DESIGN_TOLERANCE = 1e-9
 
-#: Keys of a run configuration's ``agent:`` block that the engine reads, not the strategy.
-ENGINE_SETTINGS = frozenset({"review_every_cycles"})
+#: Keys of a run configuration's ``agent:`` block that the engine reads, not the strategy (none now:
+#: the review interval is the strategy's own ``review_every_cycles``).
+ENGINE_SETTINGS: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,158 @@
+"""The discovery benchmark: every strategy on one world, over seeds, on the event clock.
+
+Each (strategy, seed) is one campaign ``<world>-<strategy>-s<seed>`` in one SQLite store per
+world; campaigns already finished are read back, unfinished ones resumed, so the harness can
+be stopped and started again and runs in the background across sessions. Discovery time is
+the simulated hour at which a design is verified on the highest-fidelity source (the same
+replicate rule for every strategy); a campaign that spends its budget without a verified design
+counts as not discovered (its time is the budget's end, and it is reported as censored).
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from interphase.schema.run_config import RunConfig
+
+STRATEGIES = ("trial-and-error", "gp-qlogei", "mf-gp", "interphase")
+
+
+@dataclass(frozen=True)
+class BenchJob:
+    """One campaign of the benchmark.
+
+    Attributes:
+        world: World name or path.
+        strategy: Strategy name.
+        seed: Campaign seed.
+        db: SQLite path of the world's store.
+        budget_lab_hours: Lab channel hours the campaign may spend.
+        agent: Strategy settings.
+    """
+
+    world: str
+    strategy: str
+    seed: int
+    db: str
+    budget_lab_hours: float
+    agent: dict[str, Any]
+
+    @property
+    def campaign(self) -> str:
+        """The campaign's name."""
+        return f"{Path(self.world).stem}-{self.strategy}-s{self.seed}"
+
+
+def run_job(job: BenchJob) -> dict[str, Any]:
+    """Run (or resume, or read back) one campaign; return its figures."""
+    import os
+
+    os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
+    from interphase.agent.engine import resume_campaign, run_campaign
+    from interphase.agent.plan import resolve
+    from interphase.store import Store
+
+    store = Store(f"sqlite:///{job.db}")
+    store.init()
+    began = time.monotonic()
+    try:
+        existing = {c.name for c in store.list_campaigns()}
+        if job.campaign in existing:
+            outcome = resume_campaign(store, job.campaign)
+        else:
+            config = RunConfig(name=job.campaign, world=job.world, strategy=job.strategy, seed=job.seed,
+                               agent=job.agent, budget={"lab_hours": job.budget_lab_hours})
+            outcome = run_campaign(store, resolve(config))
+        return figures(store, job, outcome, time.monotonic() - began)
+    finally:
+        store.close()
+
+
+def figures(store: Any, job: BenchJob, outcome: Any, wall_seconds: float) -> dict[str, Any]:
+    """What the benchmark keeps of one campaign (from its outcome and its decisions)."""
+    decisions = store.list_decisions(job.campaign)
+    launches = [d for d in decisions if d.chosen.get("kind") in ("launch", "replicate")]
+    finished = [d for d in decisions if d.chosen.get("kind") == "finished"]
+    curve = best_objective_curve(store, job.campaign)
+    return {"strategy": job.strategy, "seed": job.seed, "campaign": job.campaign, "status": outcome.status,
+            "verified": outcome.discovery_h is not None, "discovery_h": outcome.discovery_h,
+            "end_h": outcome.clock_h, "runs": outcome.runs, "by_source": outcome.by_source,
+            "lab_hours": outcome.spent["lab_hours"], "cpu_hours": outcome.spent["cpu_hours"],
+            "decisions": len(launches), "wall_seconds": finished[-1].chosen["spent"]["wall_seconds"]
+            if finished else wall_seconds, "verified_design": outcome.verified_design, "curve": curve}
+
+
+def best_objective_curve(store: Any, campaign: str) -> list[tuple[float, float]]:
+    """``(finished hour, best objective so far)`` over full-length highest-fidelity runs of a campaign."""
+    rows = []
+    spec = store.get_campaign(campaign).spec
+    target = spec.target
+    objective = target.objectives[0] if target.objectives else None
+    name = objective.observable if objective else target.bounds[0].observable
+    index = (objective.at_index if objective else target.bounds[0].at_index) or spec.protocol.n_cycles
+    sign = -1.0 if objective is not None and objective.direction == "minimize" else 1.0
+    for stored in store.list_results(campaign=campaign):
+        result = stored.result
+        if "meets_target" not in result.metadata:
+            continue
+        values = [o.value for o in result.observations if o.observable == name and math.isclose(o.index, index)]
+        if values:
+            rows.append((float(result.metadata["campaign_clock"]["finished_h"]), sign * values[-1]))
+    rows.sort()
+    curve, best = [], -math.inf
+    for hour, value in rows:
+        best = max(best, value)
+        curve.append((hour, sign * best))
+    return curve
+
+
+def run_jobs(jobs: Sequence[BenchJob], workers: int,
+             on_result: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """Run jobs in ``workers`` processes (spawned: each builds its own sources and store)."""
+    results = []
+    if workers <= 1:
+        for job in jobs:
+            results.append(run_job(job))
+            if on_result is not None:
+                on_result(results[-1])
+        return results
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers, maxtasksperchild=1) as pool:
+        for result in pool.imap_unordered(run_job, jobs):
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
+    return results
+
+
+def summarise(rows: Sequence[dict[str, Any]], reference: str = "interphase") -> dict[str, Any]:
+    """Per strategy: median and IQR of discovery time (censored runs count as not found), seeds
+    verified, and the acceleration of ``reference`` against each (baseline median / reference median)."""
+    by: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by.setdefault(row["strategy"], []).append(row)
+    out: dict[str, Any] = {}
+    for strategy, runs in sorted(by.items()):
+        times = np.array([r["discovery_h"] if r["verified"] else math.inf for r in runs], dtype=float)
+        finite = times[np.isfinite(times)]
+        median = float(np.median(times)) if len(times) else math.nan
+        q25, q75 = (float(np.quantile(times, 0.25)), float(np.quantile(times, 0.75))) if len(times) else (math.nan,) * 2
+        out[strategy] = {"seeds": len(runs), "verified": int(len(finite)), "median_h": median, "q25_h": q25,
+                         "q75_h": q75, "mean_lab_hours": float(np.mean([r["lab_hours"] for r in runs])),
+                         "mean_cpu_hours": float(np.mean([r["cpu_hours"] for r in runs])),
+                         "mean_wall_seconds": float(np.mean([r["wall_seconds"] for r in runs])),
+                         "mean_runs": float(np.mean([r["runs"] for r in runs]))}
+    if reference in out:
+        ours = out[reference]["median_h"]
+        for strategy, entry in out.items():
+            if strategy != reference:
+                entry["acceleration"] = entry["median_h"] / ours if ours and math.isfinite(ours) else math.nan
+    return out
