@@ -47,12 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget-lab-hours", type=float, default=200_000.0)
     parser.add_argument("--agent", default="{}", help="interphase agent settings, JSON")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--db", type=Path, default=None, help="store (default benchmarks/data/discovery-<world>.db)")
     args = parser.parse_args(argv)
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     world = Path(args.world).stem
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    db = DATA_DIR / f"discovery-{world}.db"
+    db = args.db or DATA_DIR / f"discovery-{world}.db"
     json_path = args.out / f"discovery-{world}.json"
     settings = {**BASELINE_SETTINGS, "interphase": json.loads(args.agent)}
     jobs = [BenchJob(world=args.world, strategy=s, seed=seed, db=str(db), budget_lab_hours=args.budget_lab_hours,

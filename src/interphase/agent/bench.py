@@ -135,7 +135,8 @@ def run_jobs(jobs: Sequence[BenchJob], workers: int,
 
 def summarise(rows: Sequence[dict[str, Any]], reference: str = "interphase") -> dict[str, Any]:
     """Per strategy: median and IQR of discovery time (censored runs count as not found), seeds
-    verified, and the acceleration of ``reference`` against each (baseline median / reference median)."""
+    verified, and the acceleration of ``reference`` against each (baseline median / reference median).
+    """
     by: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by.setdefault(row["strategy"], []).append(row)

@@ -39,6 +39,7 @@ from interphase.sources import run_safely
 from interphase.store import Store
 
 RUN_CONFIG_KIND = "run-config"
+ASSEMBLY_DEFECT = "assembly defect"
 WORKER = "interphase-engine"
 
 
@@ -354,11 +355,19 @@ class Engine:
                       f"({needed} full-length runs must meet it)")
             self._launch(Proposal(chosen=tuple(chosen), reason=reason), resource, kind="replicate")
 
+    def _counted(self, run: CompletedRun) -> bool:
+        """Whether a run counts towards verifying its design: a highest-fidelity run that ran to its end or
+        failed for a cause of the design. An assembly defect is a fault of one cell build, not of the design
+        (the lab says so in ``failure_cause``): it neither verifies nor rules out the design.
+        """
+        return (run.source == self.plan.highest_fidelity and run.meets_target is not None
+                and run.result.metadata.get("failure_cause") != ASSEMBLY_DEFECT)
+
     def _hits(self) -> list[tuple[str, Design]]:
-        """Designs with a full-length highest-fidelity run that met the target and no run that missed it."""
+        """Designs with a full-length highest-fidelity run that met the target and no counted run that missed it."""
         highest = self.plan.highest_fidelity
         hits: dict[str, Design] = {}
-        missed = {c.design_id for c in self.completed if c.source == highest and c.meets_target is False}
+        missed = {c.design_id for c in self.completed if self._counted(c) and c.meets_target is False}
         for run in self.completed:
             if run.source == highest and run.meets_target and run.design_id not in missed:
                 hits.setdefault(run.design_id, run.design)
@@ -398,8 +407,7 @@ class Engine:
             return
         highest = self.plan.highest_fidelity
         for design_id, design in self._hits():
-            runs = [c for c in self.completed if c.design_id == design_id and c.source == highest
-                    and c.meets_target is not None]
+            runs = [c for c in self.completed if c.design_id == design_id and self._counted(c)]
             if len(runs) >= self.config.stop.replicates and all(c.meets_target for c in runs):
                 scores = [self.check.objective(c.result) for c in runs]
                 chosen = {"kind": "verified", "clock_h": self.clock_h, "design_id": design_id,

@@ -89,7 +89,11 @@ def latent_map(store: Store, data: ReportData) -> tuple[LatentMap | None, str]:
 
     from interphase.models.surrogate import Surrogate
 
-    surrogate = Surrogate.load(store, sha)
+    try:
+        surrogate = Surrogate.load(store, sha)
+    except (RuntimeError, KeyError, ValueError) as exc:  # a checkpoint of an older model layout
+        return None, (f"Model {sha[:12]} was stored by an older version of the model and cannot be "
+                      f"loaded ({type(exc).__name__}): no latent map.")
     try:
         x, x_mask = surrogate.features.encode([d.design for d in designs])
     except InvalidInputError as exc:

@@ -27,13 +27,8 @@ from typing import Any
 import numpy as np
 
 from interphase.agent.options import Option, Proposal, ScoredOption
-from interphase.agent.strategies.trial_and_error import (
-    ENGINE_SETTINGS,
-    TargetRegion,
-    is_new,
-    launched_on,
-    sobol_options,
-)
+from interphase.agent.region import TargetRegion, is_new
+from interphase.agent.strategies.trial_and_error import ENGINE_SETTINGS, launched_on, sobol_options
 from interphase.agent.strategy import Strategy, register_strategy
 from interphase.agent.view import CPU, CampaignView, CompletedRun
 from interphase.schema import Design, InvalidInputError, Result, ResultStatus

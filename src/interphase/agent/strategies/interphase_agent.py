@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from interphase.agent.options import Option, Proposal, ScoredOption, StopOrder
+from interphase.agent.region import TargetRegion
 from interphase.agent.strategy import Strategy, register_strategy
 from interphase.agent.view import CPU, CampaignView
 from interphase.schema import Design, InvalidInputError
@@ -39,7 +40,7 @@ DEFAULTS: dict[str, Any] = {
     "members": 5, "epochs": 80, "warm_epochs": 20, "min_steps": 240, "refit_every": 8,
     "min_simulations": 24, "max_simulations": 96, "simulators": None, "simulation_floor": 0.004,
     "candidates": 768, "local_moves": 12, "n_samples": 6, "review_every_cycles": 20, "first_review": 20,
-    "stop_below": 0.03, "replicate_above": 0.6, "replicate_after_cycles": 100, "seed": 0,
+    "stop_below": 0.05, "replicate_above": 0.6, "replicate_after_cycles": 40, "seed": 0,
     "source_prior_std": 1.5, "max_screens": 12, "screen_top": 4, "screen_cpu_seconds": 30.0,
 }
 RETENTION = "Capacity retention"
@@ -65,6 +66,8 @@ class InterphaseAgent(Strategy):
         self.fitted_shown = 0
         self.fits = 0
         self._scored: tuple[list[Design], tuple[torch.Tensor, ...]] | None = None
+        self._record: tuple[float, float] | None = None
+        self._objective_name = RETENTION
         self.fit_seconds = 0.0
         self.replicate_wanted: dict[str, tuple[Design, float]] = {}
 
@@ -72,7 +75,8 @@ class InterphaseAgent(Strategy):
 
     def observe(self, view: CampaignView) -> None:
         """Refit the model when highest-fidelity data (a result, or new cycles of a running test) or
-        enough simulations arrived; the running tests' first cycles train it as partial records."""
+        enough simulations arrived; the running tests' first cycles train it as partial records.
+        """
         highest = [c for c in view.completed if c.source == view.highest_fidelity]
         sims = [c for c in view.completed if view.resource_of[c.source] == CPU]
         shown = sum(r.cycles_done for r in view.running if r.source == view.highest_fidelity)
@@ -104,6 +108,7 @@ class InterphaseAgent(Strategy):
         self.fitted_highest, self.fitted_sims, self.fitted_shown = len(highest), len(sims), shown
         self.fits += 1
         self._scored = None
+        self._record = None
         self.fit_seconds = time.monotonic() - began
         self.surrogate.save(view.store, {"campaign": view.campaign, "clock_h": view.clock_h, "warm": warm,
                                          "records": records, "fit_seconds": self.fit_seconds})
@@ -264,7 +269,7 @@ class InterphaseAgent(Strategy):
         orders = []
         for k, run in enumerate(running):
             p = float(p_meet[k])
-            if p < self.options["stop_below"] and run.replicate_of is None:
+            if p < self.options["stop_below"]:
                 forecast = self._predicted(prediction.mean[k, horizon - 1], prediction.total_std[k, horizon - 1],
                                            p_meet[k], view=view, index=True)
                 orders.append(StopOrder(run.request_id, run.cycles_done,
@@ -285,11 +290,10 @@ class InterphaseAgent(Strategy):
         anchors = [c.design for c in best] + [r.design for r in view.running if r.source == view.highest_fidelity]
         rng = np.random.default_rng(view.seed + self.fits)
         if anchors:
-            cube = view.design_space.to_unit_cube(anchors)
-            low, high = _region_cube(view)
-            moves = cube[:, None, :] + rng.normal(0.0, 0.06, (len(anchors), self.options["local_moves"], cube.shape[1]))
-            moves = np.clip(moves.reshape(-1, cube.shape[1]), low, high)
-            pool += view.design_space.from_unit_cube(moves)
+            region = TargetRegion.of(view.design_space, view.target)
+            z = region.to_region(anchors)
+            moves = z[:, None, :] + rng.normal(0.0, 0.06, (len(anchors), self.options["local_moves"], z.shape[1]))
+            pool += region.from_region(moves.reshape(-1, z.shape[1]))
         return [d for d in pool if view.check.in_region(d)]
 
     def _lab_scores(self, view: CampaignView, designs: list[Design]) -> tuple[torch.Tensor, ...]:
@@ -305,11 +309,59 @@ class InterphaseAgent(Strategy):
                                                        n_samples=self.options["n_samples"])
             column = 0
         p_fail, _ = self.surrogate.feasibility(designs, source=view.highest_fidelity, protocol=view.protocol)
-        mean, epistemic = prediction.mean[:, 0, column], prediction.epistemic_std[:, 0, column]
+        bias, extra = self._track_record(view)
+        mean, epistemic = prediction.mean[:, 0, column] + bias, prediction.epistemic_std[:, 0, column]
         aleatoric = prediction.aleatoric_std[:, 0, column]
+        epistemic = torch.sqrt(epistemic ** 2 + extra ** 2)
         total = torch.sqrt(epistemic ** 2 + aleatoric ** 2).clamp_min(1e-6)
         p_meet = _bound_probability(view, objective, mean, total) * (1.0 - p_fail)
         return p_meet, mean, epistemic, aleatoric
+
+    def _track_record(self, view: CampaignView) -> tuple[float, float]:
+        """``(bias, extra std)`` of this agent's own forecasts, from the tests it has seen end.
+
+        Each launch decision stored the forecast of the objective; each full-length test of the
+        highest-fidelity source shows what came of it. The mean miss (shrunk towards 0 while there
+        are few) corrects the forecasts, and the spread the model did not foresee widens them: the
+        designs an agent picks are those it overrates, so its raw forecasts are optimistic there.
+        Before three such tests the extra spread is half the objective's typical spread.
+        """
+        if self._record is not None:
+            return self._record
+        objective, index = self._objective(view), self._objective_index(view)
+        forecasts: dict[str, dict[str, float]] = {}
+        for decision in view.store.list_decisions(view.campaign):
+            if decision.chosen.get("kind") != "launch":
+                continue
+            for run in decision.chosen.get("runs", []):
+                forecast = (run.get("predicted") or {}).get(objective)
+                if forecast and run.get("source") == view.highest_fidelity and forecast.get("mean") is not None:
+                    forecasts[run["request_id"]] = forecast
+        misses, stds = [], []
+        for run in view.completed:
+            if run.request_id not in forecasts or run.meets_target is None:
+                continue
+            observed = view.check.value_at(run.result.observations, objective, index)
+            if observed is not None:
+                misses.append(observed - forecasts[run.request_id]["mean"])
+                stds.append(forecasts[run.request_id].get("std") or 0.0)
+        scale = self._objective_scale()
+        if len(misses) < 3:
+            self._record = (0.0, 0.5 * scale)
+        else:
+            miss = np.asarray(misses)
+            bias = float(miss.mean()) * len(miss) / (len(miss) + 2.0)
+            unexplained = float(np.mean((miss - bias) ** 2) - np.mean(np.square(stds)))
+            self._record = (bias, math.sqrt(max(unexplained, (0.1 * scale) ** 2)))
+        return self._record
+
+    def _objective_scale(self) -> float:
+        """The model's typical spread of the objective (its normalisation scale)."""
+        objective = self._objective_name
+        norm = self.surrogate.normalisation
+        if objective in self.surrogate.observables:
+            return float(norm["y_scale"][self.surrogate.observables.index(objective)])
+        return float(norm["cond_scale"][self.surrogate.cond_observables.index(objective)])
 
     def _scores(self, view: CampaignView) -> tuple[list[Design], tuple[torch.Tensor, ...]]:
         """The candidates and their lab scores, computed once per fit (the model does not change between)."""
@@ -346,8 +398,9 @@ class InterphaseAgent(Strategy):
     def _meeting(self, view: CampaignView, prediction: Any, position: int) -> torch.Tensor:
         objective = self._objective(view)
         column = self.surrogate.observable_index(objective)
-        mean, std = prediction.mean[:, position, column], prediction.total_std[:, position, column]
-        return _bound_probability(view, objective, mean, std.clamp_min(1e-6))
+        bias, extra = self._track_record(view)
+        mean, std = prediction.mean[:, position, column] + bias, prediction.total_std[:, position, column]
+        return _bound_probability(view, objective, mean, torch.sqrt(std ** 2 + extra ** 2).clamp_min(1e-6))
 
     def _objective_index(self, view: CampaignView) -> int | float:
         """Where the objective is read: its ``at_index`` (a cycle, or a condition such as 253.15 K), else the horizon."""
@@ -360,7 +413,8 @@ class InterphaseAgent(Strategy):
 
     def _objective(self, view: CampaignView) -> str:
         target = view.target
-        return target.objectives[0].observable if target.objectives else target.bounds[0].observable
+        self._objective_name = target.objectives[0].observable if target.objectives else target.bounds[0].observable
+        return self._objective_name
 
     def _predicted(self, mean: Any, std: Any, p_meet: Any, *, view: CampaignView | None = None,
                    index: bool = False) -> dict[str, Any]:
@@ -389,25 +443,10 @@ def _bound_probability(view: CampaignView, observable: str, mean: torch.Tensor, 
     return probability
 
 
-def _region_cube(view: CampaignView) -> tuple[np.ndarray, np.ndarray]:
-    """Unit-cube bounds of the target's design region."""
-    space = view.design_space
-    low, high = np.zeros(space.dim), np.ones(space.dim)
-    for name, (lo, hi) in view.target.design_bounds.items():
-        i = space.names.index(name)
-        variable = space.variables[i]
-        low[i] = float(variable.to_unit(lo))
-        high[i] = float(variable.to_unit(hi))
-    return low, high
-
-
 def _region_sobol(view: CampaignView, n: int, seed: int) -> list[Design]:
-    """``n`` scrambled Sobol points of the target's design region."""
-    from scipy.stats import qmc
-
-    low, high = _region_cube(view)
-    points = qmc.Sobol(d=view.design_space.dim, scramble=True, seed=seed).random_base2(max(1, math.ceil(math.log2(n))))
-    return view.design_space.from_unit_cube(low + points[:n] * (high - low))
+    """``n`` scrambled Sobol designs of the target's region."""
+    region = TargetRegion.of(view.design_space, view.target)
+    return region.from_region(region.sobol(n, seed))
 
 
 register_strategy(InterphaseAgent.name, InterphaseAgent)

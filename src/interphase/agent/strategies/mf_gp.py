@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from interphase.agent.options import Option, Proposal, ScoredOption
+from interphase.agent.region import TargetRegion, is_new
 from interphase.agent.strategies.gp_qlogei import (
     GPqLogEI,
     ModelCache,
@@ -43,7 +44,7 @@ from interphase.agent.strategies.gp_qlogei import (
     score_sign,
     training_data,
 )
-from interphase.agent.strategies.trial_and_error import TargetRegion, is_new, launched_on, sobol_options
+from interphase.agent.strategies.trial_and_error import launched_on, sobol_options
 from interphase.agent.strategy import Strategy, register_strategy
 from interphase.agent.view import CPU, CampaignView
 
