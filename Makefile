@@ -22,7 +22,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/interphase demo
+	$(BIN)/interphase run --report reports/sei-demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" -q

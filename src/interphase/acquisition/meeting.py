@@ -19,7 +19,8 @@ import torch
 from torch import Tensor
 
 with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated",
+                            category=DeprecationWarning)
     from botorch.acquisition.monte_carlo import MCAcquisitionFunction
     from botorch.acquisition.objective import GenericMCObjective
     from botorch.models.model import Model
@@ -56,12 +57,14 @@ class qProbabilityOfMeeting(MCAcquisitionFunction):  # noqa: N801 - BoTorch's na
         X_pending: ``p x d`` designs already being tested.
     """
 
-    def __init__(self, model: Model, bounds: Sequence[OutputBound], *, tau: float | Sequence[float] = 1e-3,
-                 failure_output: int | None = None, sampler: MCSampler | None = None,
+    def __init__(self, model: Model, bounds: Sequence[OutputBound], *,
+                 tau: float | Sequence[float] = 1e-3, failure_output: int | None = None,
+                 sampler: MCSampler | None = None,
                  X_pending: Tensor | None = None) -> None:
         # The forward reads every output itself; the objective only satisfies BoTorch's check
         # that a multi-output model comes with one.
-        super().__init__(model=model, sampler=sampler, objective=GenericMCObjective(lambda Y, X=None: Y[..., 0]))
+        super().__init__(model=model, sampler=sampler,
+                         objective=GenericMCObjective(lambda Y, X=None: Y[..., 0]))
         self.bounds = list(bounds)
         taus = [float(tau)] * len(self.bounds) if isinstance(tau, int | float) else [float(t) for t in tau]
         self.taus = taus

@@ -23,6 +23,10 @@ import numpy as np
 from interphase.schema.run_config import RunConfig
 
 STRATEGIES = ("trial-and-error", "gp-qlogei", "mf-gp", "interphase")
+# The multi-fidelity GP would simulate without end (a simulation is 1e5 times cheaper per hour than
+# a cell test); 48 simulations is what the interphase agent may run too.
+DEFAULT_SETTINGS: dict[str, dict[str, Any]] = {"mf-gp": {"max_simulations": 48},
+                                               "interphase": {"max_simulations": 48}}
 
 
 @dataclass(frozen=True)
@@ -103,7 +107,8 @@ def best_objective_curve(store: Any, campaign: str) -> list[tuple[float, float]]
         result = stored.result
         if "meets_target" not in result.metadata:
             continue
-        values = [o.value for o in result.observations if o.observable == name and math.isclose(o.index, index)]
+        values = [o.value for o in result.observations
+                  if o.observable == name and math.isclose(o.index, index)]
         if values:
             rows.append((float(result.metadata["campaign_clock"]["finished_h"]), sign * values[-1]))
     rows.sort()
@@ -134,8 +139,11 @@ def run_jobs(jobs: Sequence[BenchJob], workers: int,
 
 
 def summarise(rows: Sequence[dict[str, Any]], reference: str = "interphase") -> dict[str, Any]:
-    """Per strategy: median and IQR of discovery time (censored runs count as not found), seeds
-    verified, and the acceleration of ``reference`` against each (baseline median / reference median).
+    """Per strategy: median and IQR of discovery time, seeds verified, and the acceleration.
+
+    A campaign without a verified design counts as never finding one (an infinite time), so a
+    median over seeds is finite only when at least half found one. The acceleration of
+    ``reference`` against each strategy is that strategy's median over the reference's.
     """
     by: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
@@ -145,7 +153,8 @@ def summarise(rows: Sequence[dict[str, Any]], reference: str = "interphase") -> 
         times = np.array([r["discovery_h"] if r["verified"] else math.inf for r in runs], dtype=float)
         finite = times[np.isfinite(times)]
         median = float(np.median(times)) if len(times) else math.nan
-        q25, q75 = (float(np.quantile(times, 0.25)), float(np.quantile(times, 0.75))) if len(times) else (math.nan,) * 2
+        q25, q75 = ((float(np.quantile(times, 0.25)), float(np.quantile(times, 0.75))) if len(times)
+                    else (math.nan, math.nan))
         out[strategy] = {"seeds": len(runs), "verified": int(len(finite)), "median_h": median, "q25_h": q25,
                          "q75_h": q75, "mean_lab_hours": float(np.mean([r["lab_hours"] for r in runs])),
                          "mean_cpu_hours": float(np.mean([r["cpu_hours"] for r in runs])),
@@ -157,3 +166,79 @@ def summarise(rows: Sequence[dict[str, Any]], reference: str = "interphase") -> 
             if strategy != reference:
                 entry["acceleration"] = entry["median_h"] / ours if ours and math.isfinite(ours) else math.nan
     return out
+
+
+def run_benchmark(world: str, *, seeds: int, strategies: Sequence[str] = STRATEGIES, first_seed: int = 0,
+                  workers: int = 2, budget_lab_hours: float = 200_000.0, db: Path, json_path: Path,
+                  settings: dict[str, dict[str, Any]] | None = None,
+                  on_result: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Run every (strategy, seed) not yet in ``json_path``, appending each as it finishes.
+
+    Args:
+        world: World name or YAML path.
+        seeds: Seeds per strategy.
+        strategies: Strategy names.
+        first_seed: The first seed.
+        workers: Campaigns at once (processes).
+        budget_lab_hours: Each campaign's lab budget.
+        db: The store of the campaigns (SQLite path).
+        json_path: Where the figures are kept (read back on start).
+        settings: Strategy -> settings (default :data:`DEFAULT_SETTINGS`).
+        on_result: Called with each campaign's figures as it finishes.
+
+    Returns:
+        ``{"world", "budget_lab_hours", "summary", "runs"}`` as written to ``json_path``.
+    """
+    import json
+
+    settings = {**DEFAULT_SETTINGS, **(settings or {})}
+    name = Path(world).stem
+    rows = {(r["strategy"], r["seed"]): r for r in json.loads(json_path.read_text()).get("runs", [])} \
+        if json_path.exists() else {}
+    jobs = [BenchJob(world=world, strategy=s, seed=seed, db=str(db), budget_lab_hours=budget_lab_hours,
+                     agent=settings.get(s, {}))
+            for seed in range(first_seed, first_seed + seeds) for s in strategies
+            if (s, seed) not in rows]
+
+    def write() -> dict[str, Any]:
+        ordered = sorted(rows.values(), key=lambda r: (r["strategy"], r["seed"]))
+        report = {"world": name, "budget_lab_hours": budget_lab_hours, "summary": _finite(summarise(ordered)),
+                  "runs": _finite(ordered)}
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(report, indent=1))
+        return report
+
+    def keep(row: dict[str, Any]) -> None:
+        rows[(row["strategy"], row["seed"])] = row
+        write()
+        if on_result is not None:
+            on_result(row)
+
+    run_jobs(jobs, workers, on_result=keep)
+    return write()
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities as None (strict JSON)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def summary_lines(summary: dict[str, Any]) -> list[str]:
+    """One line per strategy: median discovery (IQR), seeds verified, and interphase's acceleration."""
+    lines = []
+    for strategy, entry in summary.items():
+        median = entry.get("median_h")
+        shown = f"{median:.0f} h" if median is not None else "none (fewer than half verified)"
+        iqr = (f" (IQR {entry['q25_h']:.0f}-{entry['q75_h']:.0f})"
+               if entry.get("q25_h") is not None and entry.get("q75_h") is not None else "")
+        accel = entry.get("acceleration")
+        faster = f", interphase {accel:.1f}x faster" if accel is not None else ""
+        lines.append(f"{strategy}: median discovery {shown}{iqr}, "
+                     f"verified {entry['verified']}/{entry['seeds']}{faster}")
+    return lines

@@ -72,10 +72,12 @@ class Outcome:
         """A few lines for people."""
         found = (f"verified after {self.discovery_h:.0f} simulated hours"
                  if self.discovery_h is not None else f"ended: {self.status}")
-        lines = [f"campaign {self.campaign}: {found}; {self.runs} runs, {self.spent['lab_hours']:.0f} lab hours, "
-                 f"{self.spent['cpu_hours']:.2f} CPU hours, {self.spent['wall_seconds']:.0f} s of wall time"]
+        spent = self.spent
+        lines = [f"campaign {self.campaign}: {found}; {self.runs} runs, {spent['lab_hours']:.0f} lab hours, "
+                 f"{spent['cpu_hours']:.2f} CPU hours, {spent['wall_seconds']:.0f} s of wall time"]
         if self.verified_design:
-            lines.append("verified design: " + ", ".join(f"{k} = {v:.4g}" for k, v in self.verified_design.items()))
+            values = ", ".join(f"{k} = {v:.4g}" for k, v in self.verified_design.items())
+            lines.append(f"verified design: {values}")
         return lines
 
 
@@ -225,7 +227,7 @@ class Engine:
                 self._deliver(flight)
 
     def _next_review_h(self) -> float | None:
-        """When a running test next completes a multiple of the review interval, for strategies that stop tests."""
+        """When a running test next completes a multiple of the strategy's review interval (None: never)."""
         every = int(self.strategy.review_every_cycles)
         if every <= 0:
             return None
@@ -283,9 +285,10 @@ class Engine:
         self.decisions += 1
         for request, run, (design_id, design) in zip(stored_requests, runs, designs, strict=True):
             self._claim(request.id)
-            flight = Flight(request_id=request.id, key=request.idempotency_key, design_id=design_id, design=design,
-                            source=request.source, resource=resource, protocol=request.protocol,
-                            seed=request.seed, started_h=self.clock_h, replicate_of=run.get("replicate_of"))
+            flight = Flight(request_id=request.id, key=request.idempotency_key, design_id=design_id,
+                            design=design, source=request.source, resource=resource,
+                            protocol=request.protocol, seed=request.seed, started_h=self.clock_h,
+                            replicate_of=run.get("replicate_of"))
             self._compute(flight)
             self.flights[flight.request_id] = flight
 
@@ -356,15 +359,17 @@ class Engine:
             self._launch(Proposal(chosen=tuple(chosen), reason=reason), resource, kind="replicate")
 
     def _counted(self, run: CompletedRun) -> bool:
-        """Whether a run counts towards verifying its design: a highest-fidelity run that ran to its end or
-        failed for a cause of the design. An assembly defect is a fault of one cell build, not of the design
-        (the lab says so in ``failure_cause``): it neither verifies nor rules out the design.
+        """Whether a run counts towards verifying its design.
+
+        It does when it is a highest-fidelity run that ran to its end or failed for a cause of the
+        design. An assembly defect is a fault of one cell build, not of the design (the lab says
+        so in ``failure_cause``): it neither verifies nor rules out the design.
         """
         return (run.source == self.plan.highest_fidelity and run.meets_target is not None
                 and run.result.metadata.get("failure_cause") != ASSEMBLY_DEFECT)
 
     def _hits(self) -> list[tuple[str, Design]]:
-        """Designs with a full-length highest-fidelity run that met the target and no counted run that missed it."""
+        """Designs with a full-length highest-fidelity run that met the target and no counted miss."""
         highest = self.plan.highest_fidelity
         hits: dict[str, Design] = {}
         missed = {c.design_id for c in self.completed if self._counted(c) and c.meets_target is False}
@@ -397,8 +402,8 @@ class Engine:
         clock = result.metadata.get("campaign_clock", {})
         meets = result.metadata.get("meets_target")
         self.completed.append(CompletedRun(
-            request_id=flight.request_id, design_id=flight.design_id, design=flight.design, source=flight.source,
-            result=result, started_h=float(clock.get("started_h", flight.started_h)),
+            request_id=flight.request_id, design_id=flight.design_id, design=flight.design,
+            source=flight.source, result=result, started_h=float(clock.get("started_h", flight.started_h)),
             finished_h=float(clock.get("finished_h", self.clock_h)), meets_target=meets,
             replicate_of=flight.replicate_of))
 
@@ -429,13 +434,14 @@ class Engine:
         return CampaignView(
             campaign=self.campaign, store=self.store, design_space=plan.world.design_space,
             protocol=plan.world.protocol, target=plan.target, check=self.check,
-            sources={name: source.spec for name, source in plan.sources.items()}, resource_of=plan.resource_of,
+            sources={name: source.spec for name, source in plan.sources.items()},
+            resource_of=plan.resource_of,
             estimate_cost=lambda name, design, protocol: plan.sources[name].estimate_cost(design, protocol),
             highest_fidelity=plan.highest_fidelity, clock_h=self.clock_h, completed=list(self.completed),
             running=[f.view(self.clock_h) for f in self.flights.values()], free=self._free(),
             capacity=dict(plan.capacity),
-            budget_left={"lab_hours": math.inf if budget.lab_hours is None else budget.lab_hours - spent["lab_hours"],
-                         "cpu_hours": math.inf if budget.cpu_hours is None else budget.cpu_hours - spent["cpu_hours"]},
+            budget_left={"lab_hours": _left(budget.lab_hours, spent["lab_hours"]),
+                         "cpu_hours": _left(budget.cpu_hours, spent["cpu_hours"])},
             seed=self.config.seed, decisions=self.decisions)
 
     def _free(self) -> dict[str, int]:
@@ -494,8 +500,8 @@ class Engine:
             start_h, resource, run = launches[request.id]
             flight = Flight(request_id=request.id, key=request.idempotency_key, design_id=request.design_id,
                             design=self.store.get_design(request.design_id).design, source=request.source,
-                            resource=resource, protocol=request.protocol, seed=request.seed, started_h=start_h,
-                            replicate_of=run.get("replicate_of"))
+                            resource=resource, protocol=request.protocol, seed=request.seed,
+                            started_h=start_h, replicate_of=run.get("replicate_of"))
             if request.id in results:
                 self._record(flight, results[request.id].result)
                 continue
@@ -529,11 +535,12 @@ class Engine:
         self.finished = chosen
 
     def _candidates(self, limit: int = 5) -> list[dict[str, Any]]:
-        """The best designs by observed objective on full-length highest-fidelity runs (worst run per design)."""
+        """The best designs by observed objective on full-length top-fidelity runs (worst run per design)."""
         highest = self.plan.highest_fidelity
         worst: dict[str, tuple[float, CompletedRun]] = {}
         for run in self.completed:
-            score = self.check.score(run.result) if run.source == highest and run.meets_target is not None else None
+            counted = run.source == highest and run.meets_target is not None
+            score = self.check.score(run.result) if counted else None
             if score is not None and (run.design_id not in worst or score < worst[run.design_id][0]):
                 worst[run.design_id] = (score, run)
         ranked = sorted(worst.values(), key=lambda pair: -pair[0])[:limit]
@@ -562,6 +569,11 @@ class Engine:
                        runs=len(self.completed), spent={**spent, "wall_seconds": wall}, by_source=by_source)
 
 
+def _left(budget: float | None, spent: float) -> float:
+    """What a budget leaves (inf without one)."""
+    return math.inf if budget is None else budget - spent
+
+
 def _seed(root: int, key: str) -> int:
     """A run's seed: a hash of the campaign seed and the request key (new cell per request)."""
     return int(hashlib.sha256(f"{root}:{key}".encode()).hexdigest()[:12], 16)
@@ -584,8 +596,8 @@ def _run_record(scored: ScoredOption, design_id: str, seed: int) -> dict[str, An
     option = scored.option
     return {"source": option.source, "design_id": design_id, "design": dict(option.design.values),
             "cycles": option.protocol.n_cycles, "seed": seed, "value": _plain(scored.value),
-            "cost": _plain(scored.cost), "utility": _plain(scored.utility), "predicted": _plain(scored.predicted),
-            "why": scored.why, "replicate_of": option.replicate_of}
+            "cost": _plain(scored.cost), "utility": _plain(scored.utility),
+            "predicted": _plain(scored.predicted), "why": scored.why, "replicate_of": option.replicate_of}
 
 
 def _option_record(scored: ScoredOption) -> dict[str, Any]:
@@ -598,5 +610,6 @@ def _replicate_option(design: Design, design_id: str, source: str, protocol: Any
     from interphase.agent.options import Option
 
     hours = cost.lab_hours if cost.lab_hours > 0 else cost.cpu_seconds / 3600.0
-    return ScoredOption(option=Option(source=source, design=design, protocol=protocol, replicate_of=design_id),
-                        value=1.0, cost=hours, utility=1.0 / max(hours, 1e-9), why="replicate of a hit")
+    option = Option(source=source, design=design, protocol=protocol, replicate_of=design_id)
+    return ScoredOption(option=option, value=1.0, cost=hours, utility=1.0 / max(hours, 1e-9),
+                        why="replicate of a hit")

@@ -21,10 +21,15 @@ from interphase.schema.run_config import RunConfig
 
 DEMO_CONFIG = {
     "name": "sei-demo",
-    "description": "The built-in demo: fast-charging cells that keep their capacity (sei-life world).",
+    "description": ("The built-in demo: find a fast-charging graphite||NMC cell that keeps 94.5 % of its "
+                    "capacity over 200 cycles (sei-life world), verified on the emulated lab."),
     "world": "sei-life",
     "strategy": "interphase",
     "seed": 0,
+    # A lighter model than the benchmark's, so that the demo ends within minutes on two cores;
+    # the wall-clock budget is a safety net: the report is written either way.
+    "agent": {"members": 3, "epochs": 40, "warm_epochs": 15, "min_steps": 120, "max_simulations": 24},
+    "budget": {"lab_hours": 40000, "wall_hours": 0.2},
 }
 
 

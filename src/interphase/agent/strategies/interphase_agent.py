@@ -41,7 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "min_simulations": 24, "max_simulations": 96, "simulators": None, "simulation_floor": 0.004,
     "candidates": 768, "local_moves": 12, "n_samples": 6, "review_every_cycles": 20, "first_review": 20,
     "stop_below": 0.05, "replicate_above": 0.6, "replicate_after_cycles": 40, "seed": 0,
-    "source_prior_std": 1.5, "max_screens": 12, "screen_top": 4, "screen_cpu_seconds": 30.0,
+    "source_prior_std": 1.5, "max_screens": 0, "screen_top": 4, "screen_cpu_seconds": 30.0,
 }
 RETENTION = "Capacity retention"
 
