@@ -17,15 +17,16 @@ plain 20 % holdout; its figures are reported too.
    and design-driven ones without assembly defects).
 4. Multi-fidelity gain: the same model trained on lab-cell records alone, per fold; lab-cell
    retention RMSE on the same held-out designs with and without the simulators.
-5. Epistemic std against data size (fold 0): small ensembles on nested shares of the training
-   designs, each trained for at least as many steps as the whole set; mean epistemic std of
-   retention on the held-out records.
+5. Epistemic std against data size (fold 0): ensembles on nested shares of the training designs,
+   each trained for at least as many steps as the whole set, three times over (other design
+   orders and member seeds); mean epistemic std of retention on the held-out records.
 6. Cost: fit seconds and peak memory (RSS) of fold 0's full fit, and the seconds to predict
    lab-cell retention at the last cycle for 10,000 Sobol designs.
 
 Usage:
     python benchmarks/model_quality.py [--db benchmarks/data/sei-life-model.db] [--folds 5]
-        [--run-folds 5] [--members 5] [--epochs 150] [--sizes 0.25,0.5,1.0] [--size-members 3]
+        [--run-folds 5] [--members 5] [--epochs 150] [--sizes 0.25,0.5,1.0] [--size-members 5]
+        [--size-repeats 3]
         [--out DIR]
 
 Writes ``model_quality.json`` and PNGs (``model_quality_reliability.png``,
@@ -144,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--members", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=150)
     parser.add_argument("--sizes", default="0.25,0.5,1.0")
-    parser.add_argument("--size-members", type=int, default=3)
+    parser.add_argument("--size-members", type=int, default=5)
+    parser.add_argument("--size-repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
@@ -229,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         with Progress() as progress:
             curve = evaluation.data_size_curve(
                 dataset, first["train"], first["held"], sizes, small, seed=args.seed,
+                repeats=args.size_repeats,
                 fit=lambda rows, cfg, label: fit(dataset, rows, cfg, label, progress)[0])
         report["data_size_curve"] = curve["points"]
     report["wall_seconds"] = time.monotonic() - began

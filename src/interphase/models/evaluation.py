@@ -282,7 +282,7 @@ def feasibility_auc(surrogate: Surrogate, dataset: TrajectoryDataset, rows: Tens
 
 
 def data_size_curve(dataset: TrajectoryDataset, train: Tensor, held: Tensor, fractions: Sequence[float],
-                    config: EnsembleConfig, *, seed: int = 0, n_samples: int = 8,
+                    config: EnsembleConfig, *, seed: int = 0, n_samples: int = 8, repeats: int = 1,
                     fit: Callable[[Tensor, EnsembleConfig, str], Surrogate] | None = None) -> dict[str, Any]:
     """Epistemic std and RMSE of retention on ``held`` against the share of training designs used.
 
@@ -290,6 +290,8 @@ def data_size_curve(dataset: TrajectoryDataset, train: Tensor, held: Tensor, fra
     without results always train). Every share gets at least the optimiser steps of the
     whole training set (``TrainConfig.min_steps``), so that the curve compares less data,
     not less training. The ensembles are not calibrated: the curve shows raw epistemic std.
+    With ``repeats`` > 1 each share is fitted that many times (another order of the designs,
+    other member seeds) and the figures are their means: one fit per share is noisy.
 
     Args:
         dataset: Every record.
@@ -299,12 +301,13 @@ def data_size_curve(dataset: TrajectoryDataset, train: Tensor, held: Tensor, fra
         config: Ensemble settings of every fit.
         seed: Seeds the order in which designs are added and the predictions.
         n_samples: Latent paths per member for the predictions.
+        repeats: Fits per share.
         fit: ``(rows, config, label) -> Surrogate``, e.g. with a progress bar; plain
             :meth:`Surrogate.fit` by default.
 
     Returns:
-        ``{"observable", "members", "epochs", "points": [{"fraction", "n_designs", "n_records",
-        "mean_epistemic_std", "rmse"}, ...]}``.
+        ``{"observable", "members", "epochs", "repeats", "points": [{"fraction", "n_designs",
+        "n_records", "mean_epistemic_std", "rmse", "epistemic_std_runs", "rmse_runs"}, ...]}``.
     """
     if RETENTION not in dataset.observables:
         return {"observable": RETENTION, "skipped": "the model does not predict it", "points": []}
@@ -314,24 +317,29 @@ def data_size_curve(dataset: TrajectoryDataset, train: Tensor, held: Tensor, fra
     groups = dataset.design_groups()
     labelled = train[dataset.batch.has_result[train] > 0]
     unlabelled = train[dataset.batch.has_result[train] == 0]
-    order = np.random.default_rng(seed).permutation(np.unique(groups[labelled].numpy()))
     column = dataset.observables.index(RETENTION)
     batch = dataset.batch.index(held)
+    runs: dict[float, list[tuple[float, float, int, int]]] = {fraction: [] for fraction in fractions}
+    for repeat in range(repeats):
+        order = np.random.default_rng(seed + repeat).permutation(np.unique(groups[labelled].numpy()))
+        members = config.model_copy(update={"seed": config.seed + 100 * repeat})
+        for fraction in fractions:
+            n_designs = max(1, math.ceil(fraction * len(order)))
+            chosen = torch.from_numpy(np.isin(groups[labelled].numpy(), order[:n_designs]))
+            rows = torch.sort(torch.cat([labelled[chosen], unlabelled])).values
+            small = fit(rows, members, f"{fraction:g} of the designs ({repeat + 1}/{repeats})")
+            prediction = small.predict_records(batch, horizon=dataset.horizon, n_samples=n_samples, seed=seed)
+            runs[fraction].append((float(prediction.epistemic_std[..., column].mean()),
+                                   metrics.rmse(batch.y[..., column], prediction.mean[..., column],
+                                                batch.y_mask[..., column]), n_designs, len(rows)))
     points = []
-    for fraction in fractions:
-        n_designs = max(1, math.ceil(fraction * len(order)))
-        chosen = torch.from_numpy(np.isin(groups[labelled].numpy(), order[:n_designs]))
-        rows = torch.sort(torch.cat([labelled[chosen], unlabelled])).values
-        small = fit(rows, config, f"{fraction:g} of the designs")
-        prediction = small.predict_records(batch, horizon=dataset.horizon, n_samples=n_samples, seed=seed)
-        points.append({
-            "fraction": fraction, "n_designs": n_designs, "n_records": len(rows),
-            "mean_epistemic_std": float(prediction.epistemic_std[..., column].mean()),
-            "rmse": metrics.rmse(batch.y[..., column], prediction.mean[..., column],
-                                 batch.y_mask[..., column]),
-        })
+    for fraction, values in runs.items():
+        points.append({"fraction": fraction, "n_designs": values[0][2], "n_records": values[0][3],
+                       "mean_epistemic_std": float(np.mean([v[0] for v in values])),
+                       "rmse": float(np.mean([v[1] for v in values])),
+                       "epistemic_std_runs": [v[0] for v in values], "rmse_runs": [v[1] for v in values]})
     return {"observable": RETENTION, "members": config.members, "epochs": config.train.epochs,
-            "points": points}
+            "repeats": repeats, "points": points}
 
 
 def summary_lines(report: dict[str, Any]) -> list[str]:

@@ -41,7 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "min_simulations": 24, "max_simulations": 96, "simulators": None, "simulation_floor": 0.004,
     "candidates": 768, "local_moves": 12, "n_samples": 6, "review_every_cycles": 20, "first_review": 20,
     "stop_below": 0.05, "replicate_above": 0.6, "replicate_after_cycles": 40, "seed": 0,
-    "source_prior_std": 1.5, "max_screens": 0, "screen_top": 4, "screen_cpu_seconds": 30.0,
+    "source_prior_std": 1.5, "failure_radius": 0.2, "max_screens": 0, "screen_top": 4, "screen_cpu_seconds": 30.0,
 }
 RETENTION = "Capacity retention"
 
@@ -266,16 +266,18 @@ class InterphaseAgent(Strategy):
         horizon = view.protocol.n_cycles
         prediction = self.surrogate.predict_records(batch, horizon=horizon, prefix_cycles=seen, n_samples=8)
         p_meet = self._meeting(view, prediction, horizon - 1)
+        local = self._local_failure(view, [r.design for r in running])
         orders = []
         for k, run in enumerate(running):
-            p = float(p_meet[k])
+            p = float(p_meet[k]) * (1.0 - float(local[k]))  # it may still fail as its neighbours did
             if p < self.options["stop_below"]:
                 forecast = self._predicted(prediction.mean[k, horizon - 1], prediction.total_std[k, horizon - 1],
                                            p_meet[k], view=view, index=True)
                 orders.append(StopOrder(run.request_id, run.cycles_done,
                                         f"stopped after {run.cycles_done} cycles: its forecast gives P(meet) "
                                         f"{p:.3f} < {self.options['stop_below']:g}", forecast))
-            elif p > self.options["replicate_above"] and run.cycles_done >= self.options["replicate_after_cycles"] \
+            elif p > self.options["replicate_above"] \
+                    and run.cycles_done >= self.options["replicate_after_cycles"] \
                     and len([r for r in view.runs_of(source) if r.design_id == run.design_id]) < view.check.replicates:
                 self.replicate_wanted.setdefault(run.design_id, (run.design, p))
         return orders
@@ -309,6 +311,7 @@ class InterphaseAgent(Strategy):
                                                        n_samples=self.options["n_samples"])
             column = 0
         p_fail, _ = self.surrogate.feasibility(designs, source=view.highest_fidelity, protocol=view.protocol)
+        p_fail = torch.maximum(p_fail, self._local_failure(view, designs))
         bias, extra = self._track_record(view)
         mean, epistemic = prediction.mean[:, 0, column] + bias, prediction.epistemic_std[:, 0, column]
         aleatoric = prediction.aleatoric_std[:, 0, column]
@@ -316,6 +319,28 @@ class InterphaseAgent(Strategy):
         total = torch.sqrt(epistemic ** 2 + aleatoric ** 2).clamp_min(1e-6)
         p_meet = _bound_probability(view, objective, mean, total) * (1.0 - p_fail)
         return p_meet, mean, epistemic, aleatoric
+
+    def _local_failure(self, view: CampaignView, designs: list[Design]) -> torch.Tensor:
+        """``B`` failure rate of the highest-fidelity tests near each design (kernel-weighted, shrunk).
+
+        A test that failed for a cause of the design (a short circuit, say; not an assembly
+        defect) counts near where it ran: ``(sum w failed + a p0) / (sum w + a)`` with Gaussian
+        weights of width ``failure_radius`` in the region's unit cube, ``a = 1`` and ``p0`` the
+        campaign's own failure rate. A few shorts in a corner teach this at once, where the
+        feasibility head needs many.
+        """
+        tests = [c for c in view.completed if c.source == view.highest_fidelity
+                 and c.result.metadata.get("failure_cause") != "assembly defect"
+                 and (c.result.status.value == "failed" or c.meets_target is not None)]
+        if not tests or not designs:
+            return torch.zeros(len(designs))
+        region = TargetRegion.of(view.design_space, view.target)
+        at = torch.as_tensor(region.to_region(designs))
+        where = torch.as_tensor(region.to_region([c.design for c in tests]))
+        failed = torch.tensor([float(c.result.status.value == "failed") for c in tests], dtype=torch.float64)
+        weights = torch.exp(-torch.cdist(at, where) ** 2 / (2.0 * self.options["failure_radius"] ** 2))
+        base = float(failed.mean())
+        return ((weights @ failed + base) / (weights.sum(dim=1) + 1.0)).to(torch.float32)
 
     def _track_record(self, view: CampaignView) -> tuple[float, float]:
         """``(bias, extra std)`` of this agent's own forecasts, from the tests it has seen end.
