@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from rich.progress import Progress
 
 from interphase.execution import LocalExecutor, RunTask
@@ -53,7 +52,8 @@ def region_space(world: World) -> DesignSpace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--world", default="sei-life")
     parser.add_argument("--designs", type=int, default=256)
     parser.add_argument("--workers", type=int, default=1)
@@ -65,10 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     store = Store(f"sqlite:///{DATA_DIR / f'{world.name}-landscape.db'}")
     store.init()
     campaign = f"{world.name}-landscape"
-    store.create_campaign(CampaignSpec(name=campaign, design_space=world.design_space, protocol=world.protocol,
-                                       target=world.target, sources=tuple(world.sources), seed=0))
+    store.create_campaign(CampaignSpec(name=campaign, design_space=world.design_space,
+                                       protocol=world.protocol, target=world.target,
+                                       sources=tuple(world.sources), seed=0))
     store.register_source(world_source(world, "lab-cell").spec)
-    designs = [world.design_space.validate_design(d.values) for d in region.sample_sobol(args.designs, seed=7)]
+    designs = [world.design_space.validate_design(d.values)
+               for d in region.sample_sobol(args.designs, seed=7)]
     keys = {f"{campaign}:{i}": i for i in range(args.designs)}
     done = store.result_ids_for_keys(keys)
     todo = [RunTask(task_id=k, source="lab-cell", design=designs[i], protocol=world.protocol, seed=1000 + i,
@@ -106,10 +108,12 @@ def summarise(rows: list[dict[str, Any]], world: World) -> dict[str, Any]:
     ok = [r for r in rows if r["status"] == "succeeded" and r["retention_end"] is not None]
     grid_r = [0.93, 0.94, 0.945, 0.95, 0.96, 0.97, 0.98, 0.99]
     grid_q = [0.0, 3.5, 4.0, 4.25, 4.5]
-    table = {f"R>={r:g},Q>={q:g}": sum(1 for x in ok if x["retention_end"] >= r and (x["capacity_first"] or 0) >= q)
+    table = {f"R>={r:g},Q>={q:g}": sum(1 for x in ok
+                                       if x["retention_end"] >= r and (x["capacity_first"] or 0) >= q)
              / max(n, 1) for r in grid_r for q in grid_q}
     retentions = sorted((x["retention_end"] for x in ok), reverse=True)
-    lines = [f"{n} region cells, {n - len(ok)} failed; best retentions {', '.join(f'{v:.3f}' for v in retentions[:8])}"]
+    lines = [f"{n} region cells, {n - len(ok)} failed; "
+             f"best retentions {', '.join(f'{v:.3f}' for v in retentions[:8])}"]
     for q in grid_q:
         lines.append(f"capacity >= {q:g} A.h: " + ", ".join(f"R {r:g}: {table[f'R>={r:g},Q>={q:g}']:.3f}"
                                                             for r in grid_r))

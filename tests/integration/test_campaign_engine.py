@@ -88,7 +88,8 @@ def test_a_verified_design_has_its_replicates_and_every_decision_is_on_record(st
         assert "replicate" in kinds  # the engine queued the verification itself
     for result in results:  # every result knows when it ran on the campaign's clock
         clock = result.result.metadata["campaign_clock"]
-        assert 0.0 <= clock["started_h"] <= clock["finished_h"] <= outcome.clock_h + 1e-9  # a refused run: 0 h
+        # a refused run: 0 h
+        assert 0.0 <= clock["started_h"] <= clock["finished_h"] <= outcome.clock_h + 1e-9
         assert clock["finished_h"] - clock["started_h"] == pytest.approx(result.result.cost.lab_hours)
     for decision in decisions:
         assert decision.reason  # one line for people, always

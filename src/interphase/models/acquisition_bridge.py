@@ -207,7 +207,8 @@ class EndpointSampler:
         if n_samples < 1:
             raise InvalidInputError("n_samples", f"must be >= 1, got {n_samples}")
         for name, cycle in targets:
-            known = name == FAILURE_LOGIT or name in surrogate.observables or name in surrogate.cond_observables
+            known = (name == FAILURE_LOGIT or name in surrogate.observables
+                     or name in surrogate.cond_observables)
             if not known:
                 raise InvalidInputError("targets", f"the model predicts no {name!r}; it predicts "
                                         f"{', '.join(surrogate.observables + surrogate.cond_observables)} "

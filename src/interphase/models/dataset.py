@@ -189,7 +189,7 @@ class TrajectoryDataset:
 
     def with_partial(self, designs: Sequence[Design], sources: Sequence[str], protocols: Sequence[Protocol],
                      observations: Sequence[Sequence[Any]]) -> TrajectoryDataset:
-        """This dataset plus records of tests still running: the cycles they have shown so far.
+        """The dataset plus records of tests still running: the cycles they have shown so far.
 
         A running test is a partial sequence, as a stopped one is: its first cycles train the
         model (and its prefix filter) before its result exists. Retention before cycle 2 is
@@ -210,7 +210,8 @@ class TrajectoryDataset:
         """
         n = len(designs)
         if not len(sources) == len(protocols) == len(observations) == n:
-            raise InvalidInputError("observations", "give one source, protocol and list of observations per design")
+            raise InvalidInputError("observations",
+                                    "give one source, protocol and list of observations per design")
         if n == 0:
             return self
         horizon, width = self.horizon, len(self.observables)
@@ -228,7 +229,8 @@ class TrajectoryDataset:
                 cycles[row] = max(int(cycles[row]), cycle)
         for name in sources:
             if name not in self.source_names:
-                raise InvalidInputError("sources", f"unknown source {name!r}; the dataset has {self.source_names}")
+                raise InvalidInputError("sources",
+                                        f"unknown source {name!r}; the dataset has {self.source_names}")
         x, x_mask = self.features.encode(list(designs))
         conditions, cond_width = self.batch.cond_y.shape[1], self.batch.cond_y.shape[2]
         extra = TrajectoryBatch(
@@ -242,8 +244,9 @@ class TrajectoryDataset:
                                   for d, s, c in zip(designs, sources, cycles.tolist(), strict=True)]
         settings = {**self.settings, "running": sorted(f"{r.design_key}:{r.source}:{r.cycles_run}"
                                                        for r in records[len(self.records):])}
-        return TrajectoryDataset(batch, self.features, self.observables, self.cond_observables, self.conditions,
-                                 self.source_names, self.source_fidelity, records, skipped=self.skipped,
+        return TrajectoryDataset(batch, self.features, self.observables, self.cond_observables,
+                                 self.conditions, self.source_names, self.source_fidelity, records,
+                                 skipped=self.skipped,
                                  skipped_designs=self.skipped_designs, settings=settings,
                                  payload_hashes=self.payload_hashes)
 

@@ -134,7 +134,8 @@ class InterphaseNet(nn.Module):
                                           c.typical_cycles, c.dropout)
         cond_channels = cond_constraints.n_channels if self.cond_observables else 0
         self._prior_split = [y_constraints.n_channels, cond_channels, 1]
-        self.prior = RandomPrior(2 * n_features, sum(self._prior_split), c.prior_scale) if c.prior_scale > 0 else None
+        self.prior = (RandomPrior(2 * n_features, sum(self._prior_split), c.prior_scale)
+                      if c.prior_scale > 0 else None)
         self.feasibility_head = FeasibilityHead(c.latent_dim, n_features, c.source_embedding_dim, n_controls,
                                                 c.hidden, c.depth, c.dropout)
 
@@ -502,8 +503,8 @@ class InterphaseNet(nn.Module):
         shift = self._prior_shift(design, 0)
         if shift is not None:
             channels = shift.shape[-1]
-            raw = torch.cat([raw[..., :channels] + shift.view(1, shift.shape[0], 1, channels), raw[..., channels:]],
-                            dim=-1)
+            raw = torch.cat([raw[..., :channels] + shift.view(1, shift.shape[0], 1, channels),
+                             raw[..., channels:]], dim=-1)
         knot_mean, knot_std = self.emission.finish(raw, source, self.sources)
         knot_mean, knot_std = knot_mean[..., columns], knot_std[..., columns]
         weights = weights[:, index]

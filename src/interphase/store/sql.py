@@ -471,7 +471,8 @@ class Store:
             claimed = session.execute(
                 update(RequestRow)
                 .where(RequestRow.id == request_id, RequestRow.status == RequestStatus.QUEUED.value)
-                .values(status=RequestStatus.CLAIMED.value, claimed_by=worker, claimed_at=now, heartbeat_at=now)
+                .values(status=RequestStatus.CLAIMED.value, claimed_by=worker, claimed_at=now,
+                        heartbeat_at=now)
                 .execution_options(synchronize_session=False)
             ).rowcount
             if claimed != 1:
@@ -785,19 +786,22 @@ class Store:
         rows = []
         for request in requests:
             if request.campaign != campaign:
-                raise InvalidInputError("campaign", f"request for {request.campaign!r}, decision for {campaign!r}")
+                raise InvalidInputError("campaign",
+                                        f"request for {request.campaign!r}, decision for {campaign!r}")
             design = self.get_design(request.design_id)
             if design.campaign != campaign:
                 raise InvalidInputError("design_id", f"design {request.design_id} does not belong to "
                                         f"campaign {campaign!r}")
             rows.append(RequestRow(
                 id=_new_id(), campaign_id=campaign_row.id, design_id=request.design_id,
-                source_id=self.get_source(request.source).id, protocol=request.protocol.model_dump(mode="json"),
-                seed=request.seed, idempotency_key=request.idempotency_key, payload_hash=request.payload_hash(),
+                source_id=self.get_source(request.source).id,
+                protocol=request.protocol.model_dump(mode="json"), seed=request.seed,
+                idempotency_key=request.idempotency_key, payload_hash=request.payload_hash(),
                 status=RequestStatus.QUEUED.value, created_at=utc_now()))
         chosen = dict(chosen)
         if isinstance(chosen.get("runs"), list) and len(chosen["runs"]) == len(rows):
-            chosen["runs"] = [{**run, "request_id": row.id} for run, row in zip(chosen["runs"], rows, strict=True)]
+            chosen["runs"] = [{**run, "request_id": row.id}
+                              for run, row in zip(chosen["runs"], rows, strict=True)]
         try:
             with self._session() as session:
                 for row, request in zip(rows, requests, strict=True):
