@@ -86,12 +86,15 @@ def figures(store: Any, job: BenchJob, outcome: Any, wall_seconds: float) -> dic
     launches = [d for d in decisions if d.chosen.get("kind") in ("launch", "replicate")]
     finished = [d for d in decisions if d.chosen.get("kind") == "finished"]
     curve = best_objective_curve(store, job.campaign)
+    thinking = [float(d.chosen["decide_seconds"]) for d in launches if "decide_seconds" in d.chosen]
     return {"strategy": job.strategy, "seed": job.seed, "campaign": job.campaign, "status": outcome.status,
             "verified": outcome.discovery_h is not None, "discovery_h": outcome.discovery_h,
             "end_h": outcome.clock_h, "runs": outcome.runs, "by_source": outcome.by_source,
             "lab_hours": outcome.spent["lab_hours"], "cpu_hours": outcome.spent["cpu_hours"],
             "decisions": len(launches), "wall_seconds": finished[-1].chosen["spent"]["wall_seconds"]
-            if finished else wall_seconds, "verified_design": outcome.verified_design, "curve": curve}
+            if finished else wall_seconds, "verified_design": outcome.verified_design, "curve": curve,
+            "decide_seconds": {"median": float(np.median(thinking)), "p90": float(np.quantile(thinking, 0.9)),
+                               "max": max(thinking)} if thinking else None}
 
 
 def best_objective_curve(store: Any, campaign: str) -> list[tuple[float, float]]:
@@ -159,7 +162,9 @@ def summarise(rows: Sequence[dict[str, Any]], reference: str = "interphase") -> 
                          "q75_h": q75, "mean_lab_hours": float(np.mean([r["lab_hours"] for r in runs])),
                          "mean_cpu_hours": float(np.mean([r["cpu_hours"] for r in runs])),
                          "mean_wall_seconds": float(np.mean([r["wall_seconds"] for r in runs])),
-                         "mean_runs": float(np.mean([r["runs"] for r in runs]))}
+                         "mean_runs": float(np.mean([r["runs"] for r in runs])),
+                         "max_decide_seconds": max((r["decide_seconds"]["max"] for r in runs
+                                                    if r.get("decide_seconds")), default=None)}
     if reference in out:
         ours = out[reference]["median_h"]
         for strategy, entry in out.items():
@@ -239,6 +244,8 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
                if entry.get("q25_h") is not None and entry.get("q75_h") is not None else "")
         accel = entry.get("acceleration")
         faster = f", interphase {accel:.1f}x faster" if accel is not None else ""
+        slowest = entry.get("max_decide_seconds")
+        thinking = f", slowest decision {slowest:.1f} s" if slowest is not None else ""
         lines.append(f"{strategy}: median discovery {shown}{iqr}, "
-                     f"verified {entry['verified']}/{entry['seeds']}{faster}")
+                     f"verified {entry['verified']}/{entry['seeds']}{faster}{thinking}")
     return lines

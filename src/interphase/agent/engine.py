@@ -155,6 +155,7 @@ class Engine:
         self.wall_before = 0.0
         self._observed = -1
         self._began = time.monotonic()
+        self._thinking_s = 0.0
 
     # ------------------------------------------------------------------ the loop
 
@@ -184,11 +185,12 @@ class Engine:
             if self.config.budget.wall_hours is not None and wall > 3600.0 * self.config.budget.wall_hours:
                 return "wall"
             view = self._view()
+            self._thinking_s = 0.0
             if len(self.completed) != self._observed:
-                with self._seeded("observe"):
+                with self._seeded("observe"), self._timed():
                     self.strategy.observe(view)
                 self._observed = len(self.completed)
-            with self._seeded("review"):
+            with self._seeded("review"), self._timed():
                 orders = self.strategy.review(view)
             for order in orders:
                 self._stop(order)
@@ -196,7 +198,7 @@ class Engine:
             view = self._view()
             for resource, free in view.free.items():
                 if free > 0 and self._can_launch(resource):
-                    with self._seeded(f"propose:{resource}"):
+                    with self._seeded(f"propose:{resource}"), self._timed():
                         proposal = self.strategy.propose(view, resource, free)
                     if proposal is not None and proposal.chosen:
                         self._launch(proposal, resource, kind="launch")
@@ -243,6 +245,15 @@ class Engine:
         return min(future) if future else None
 
     @contextmanager
+    def _timed(self) -> Iterator[None]:
+        """Add the wall time of a strategy call to this event's thinking time (seconds)."""
+        began = time.monotonic()
+        try:
+            yield
+        finally:
+            self._thinking_s += time.monotonic() - began
+
+    @contextmanager
     def _seeded(self, tag: str) -> Iterator[None]:
         """Run a strategy call under random generators seeded by the campaign's state.
 
@@ -279,7 +290,7 @@ class Engine:
             runs.append(_run_record(scored, stored.id, seed))
             designs.append((stored.id, stored.design))
         chosen = {"kind": kind, "strategy": self.strategy.name, "clock_h": self.clock_h, "resource": resource,
-                  "runs": runs, "scores": _plain(proposal.scores)}
+                  "runs": runs, "scores": _plain(proposal.scores), "decide_seconds": self._thinking_s}
         runners = [_option_record(s) for s in proposal.runners_up]
         _, stored_requests = self.store.launch(self.campaign, requests, chosen, runners, proposal.reason)
         self.decisions += 1

@@ -41,7 +41,8 @@ DEFAULTS: dict[str, Any] = {
     "min_simulations": 24, "max_simulations": 96, "simulators": None, "simulation_floor": 0.004,
     "candidates": 768, "local_moves": 12, "n_samples": 6, "review_every_cycles": 20, "first_review": 20,
     "stop_below": 0.05, "replicate_above": 0.6, "replicate_after_cycles": 40, "seed": 0,
-    "source_prior_std": 1.5, "failure_radius": 0.2, "max_screens": 0, "screen_top": 4, "screen_cpu_seconds": 30.0,
+    "source_prior_std": 1.5, "failure_radius": 0.2, "max_screens": 0, "screen_top": 4,
+    "screen_cpu_seconds": 30.0,
 }
 RETENTION = "Capacity retention"
 
@@ -74,8 +75,10 @@ class InterphaseAgent(Strategy):
     # ------------------------------------------------------------------ learning
 
     def observe(self, view: CampaignView) -> None:
-        """Refit the model when highest-fidelity data (a result, or new cycles of a running test) or
-        enough simulations arrived; the running tests' first cycles train it as partial records.
+        """Refit the model when highest-fidelity data or enough simulations arrived.
+
+        Highest-fidelity data is a result, or new cycles of a running test; the running tests' first
+        cycles train it as partial records.
         """
         highest = [c for c in view.completed if c.source == view.highest_fidelity]
         sims = [c for c in view.completed if view.resource_of[c.source] == CPU]
@@ -120,7 +123,8 @@ class InterphaseAgent(Strategy):
         sources = sorted(view.sources, key=lambda name: (view.sources[name].fidelity, name))
         wanted = {b.observable for b in view.target.bounds} | {o.observable for o in view.target.objectives}
         measured = {o for spec in view.sources.values() for o in spec.observables}
-        observables = [o for o in (RETENTION, "Discharge capacity [A.h]", "Resistance [Ohm]", "SEI thickness [m]")
+        observables = [o for o in (RETENTION, "Discharge capacity [A.h]", "Resistance [Ohm]",
+                                   "SEI thickness [m]")
                        if o in measured] + sorted(wanted - {RETENTION} - {"Conductivity [S.m-1]"})
         dataset = TrajectoryDataset.from_store(view.store, view.design_space, campaign=view.campaign,
                                                sources=sources, observables=list(dict.fromkeys(observables)),
@@ -151,8 +155,8 @@ class InterphaseAgent(Strategy):
             chosen = tuple(ScoredOption(Option(cheap, d, view.protocol), value=math.nan,
                                         cost=self._cost_h(view, cheap, d), utility=math.nan,
                                         why="space-filling before the first model") for d in fresh)
-            return Proposal(chosen=chosen, reason=f"{cheap}: {len(chosen)} space-filling simulation(s) of the "
-                            "target region before the model's first fit") if chosen else None
+            return Proposal(chosen=chosen, reason=f"{cheap}: {len(chosen)} space-filling simulation(s) "
+                            "of the target region before the model's first fit") if chosen else None
         pool, scores = self._scores(view)
         p_meet, mean, epistemic = scores[:3]
         if screen is not None and len(view.runs_of(screen)) < self.options["max_screens"]:
@@ -160,14 +164,15 @@ class InterphaseAgent(Strategy):
             order = [i for i in torch.argsort(p_meet, descending=True).tolist()[: self.options["screen_top"]]
                      if pool[i].content_hash() not in screened][:slots]
             if order:
-                chosen = tuple(self._sim_option(view, screen, pool[i], float(p_meet[i]), mean[i], epistemic[i],
-                                                p_meet[i], why="screens a design the lab may test next")
+                chosen = tuple(self._sim_option(view, screen, pool[i], float(p_meet[i]), mean[i],
+                                                epistemic[i], p_meet[i],
+                                                why="screens a design the lab may test next")
                                for i in order)
                 ratio = self._cost_h(view, view.highest_fidelity, pool[order[0]]) / max(chosen[0].cost, 1e-12)
                 return Proposal(chosen=chosen, reason=(
                     f"{screen} at {len(chosen)} design(s) of the lab's shortlist (P(meet) up to "
-                    f"{float(p_meet[order[0]]):.2f}): it models what the cheapest simulator lacks, at 1/{ratio:,.0f} "
-                    "the lab cost"))
+                    f"{float(p_meet[order[0]]):.2f}): it models what the cheapest simulator lacks, "
+                    f"at 1/{ratio:,.0f} the lab cost"))
         done = view.runs_of(cheap)
         if len(done) >= self.options["max_simulations"]:
             return None
@@ -180,7 +185,8 @@ class InterphaseAgent(Strategy):
         if float(value[order[0]]) < self.options["simulation_floor"] * 0.5:
             return None
         picks = [keep[i] for i in order[:slots]]
-        chosen = tuple(self._sim_option(view, cheap, pool[i], float(epistemic[i] * p_meet[i].clamp_min(1e-6).sqrt()),
+        chosen = tuple(self._sim_option(view, cheap, pool[i],
+                                        float(epistemic[i] * p_meet[i].clamp_min(1e-6).sqrt()),
                                         mean[i], epistemic[i], p_meet[i],
                                         why=f"epistemic std {float(epistemic[i]):.3f} where P(meet) is "
                                             f"{float(p_meet[i]):.2f}") for i in picks)
@@ -190,20 +196,25 @@ class InterphaseAgent(Strategy):
         reason = (f"{cheap} at {len(chosen)} design(s): epistemic std of lab {self._objective(view)} "
                   f"{float(epistemic[picks[0]]):.3f} > {self.options['simulation_floor']:g} near P(meet) "
                   f"{float(p_meet[picks[0]]):.2f}, at 1/{ratio:,.0f} the lab cost")
-        return Proposal(chosen=chosen, runners_up=runners, reason=reason, scores={"fit_seconds": self.fit_seconds})
+        return Proposal(chosen=chosen, runners_up=runners, reason=reason,
+                        scores={"fit_seconds": self.fit_seconds})
 
-    def _sim_option(self, view: CampaignView, source: str, design: Design, value: float, mean: Any, epistemic: Any,
-                    p_meet: Any, why: str = "") -> ScoredOption:
+    def _sim_option(self, view: CampaignView, source: str, design: Design, value: float, mean: Any,
+                    epistemic: Any, p_meet: Any, why: str = "") -> ScoredOption:
         cost = self._cost_h(view, source, design)
         return ScoredOption(Option(source, design, view.protocol), value=value, cost=cost,
-                            utility=value / max(cost, 1e-12), predicted=self._predicted(mean, epistemic, p_meet),
-                            why=why)
+                            utility=value / max(cost, 1e-12),
+                            predicted=self._predicted(mean, epistemic, p_meet), why=why)
 
     def _screening_source(self, view: CampaignView) -> str | None:
-        """The highest-fidelity simulator whose run costs at most ``screen_cpu_seconds`` (None: only the cheapest)."""
+        """The highest-fidelity simulator whose run costs at most ``screen_cpu_seconds``.
+
+        None: only the cheapest.
+        """
         design = view.design_space.sample_sobol(1, seed=0)[0]
+        limit = self.options["screen_cpu_seconds"]
         affordable = [name for name in view.sources_on(CPU)[1:]
-                      if view.estimate_cost(name, design, view.protocol).cpu_seconds <= self.options["screen_cpu_seconds"]]
+                      if view.estimate_cost(name, design, view.protocol).cpu_seconds <= limit]
         return affordable[-1] if affordable and self.options["max_screens"] > 0 else None
 
     def _tests(self, view: CampaignView, slots: int) -> Proposal | None:
@@ -218,25 +229,28 @@ class InterphaseAgent(Strategy):
             if len(tests) < view.check.replicates:
                 chosen.append(ScoredOption(Option(source, design, view.protocol, replicate_of=design_id),
                                            value=p, cost=self._cost_h(view, source, design), utility=p,
-                                           why=f"early replicate: its running test forecasts P(meet) {p:.2f}"))
+                                           why="early replicate: its running test forecasts "
+                                               f"P(meet) {p:.2f}"))
         if len(chosen) >= slots:
-            return Proposal(chosen=tuple(chosen), reason=f"{source}: replicate(s) of a test whose first cycles "
-                            f"forecast a hit, so that verification overlaps it")
+            return Proposal(chosen=tuple(chosen), reason=f"{source}: replicate(s) of a test whose first "
+                            f"cycles forecast a hit, so that verification overlaps it")
         candidates, scores = self._scores(view)
         began = time.monotonic()
         picks, gains, single, meta = self._batch(view, candidates, scores, slots - len(chosen))
         p_meet, mean, epistemic, aleatoric = meta
         for i, gain in zip(picks, gains, strict=True):
             cost = self._cost_h(view, source, candidates[i])
+            std = torch.sqrt(epistemic[i] ** 2 + aleatoric[i] ** 2)
             chosen.append(ScoredOption(Option(source, candidates[i], view.protocol), value=gain, cost=cost,
                                        utility=gain / max(cost, 1e-9),
-                                       predicted=self._predicted(mean[i], torch.sqrt(epistemic[i] ** 2 + aleatoric[i] ** 2),
-                                                                 p_meet[i], view=view),
-                                       why=f"P(meet) {float(p_meet[i]):.2f} alone, adds {gain:.3f} to the batch"))
+                                       predicted=self._predicted(mean[i], std, p_meet[i], view=view),
+                                       why=f"P(meet) {float(p_meet[i]):.2f} alone, adds {gain:.3f} "
+                                           "to the batch"))
         order = [i for i in torch.argsort(single, descending=True).tolist() if i not in picks][:3]
+        cost_of = {i: self._cost_h(view, source, candidates[i]) for i in order}
         runners = tuple(ScoredOption(Option(source, candidates[i], view.protocol), value=float(single[i]),
-                                     cost=self._cost_h(view, source, candidates[i]),
-                                     utility=float(single[i]) / max(self._cost_h(view, source, candidates[i]), 1e-9),
+                                     cost=cost_of[i],
+                                     utility=float(single[i]) / max(cost_of[i], 1e-9),
                                      predicted=self._predicted(mean[i], epistemic[i], p_meet[i], view=view))
                         for i in order)
         best = chosen[-1] if chosen else None
@@ -258,7 +272,8 @@ class InterphaseAgent(Strategy):
     def review(self, view: CampaignView) -> list[StopOrder]:
         """Stop tests whose first cycles forecast a miss; ask replicates of those that forecast a hit."""
         source = view.highest_fidelity
-        running = [r for r in view.running if r.source == source and r.cycles_done >= self.options["first_review"]]
+        running = [r for r in view.running
+                   if r.source == source and r.cycles_done >= self.options["first_review"]]
         if self.surrogate is None or not running or (self.fitted_highest <= 0 and self.fitted_shown <= 0):
             return []
         batch, seen = self.surrogate.batch_with_prefix([r.design for r in running], source, view.protocol,
@@ -271,14 +286,16 @@ class InterphaseAgent(Strategy):
         for k, run in enumerate(running):
             p = float(p_meet[k]) * (1.0 - float(local[k]))  # it may still fail as its neighbours did
             if p < self.options["stop_below"]:
-                forecast = self._predicted(prediction.mean[k, horizon - 1], prediction.total_std[k, horizon - 1],
-                                           p_meet[k], view=view, index=True)
+                column = self.surrogate.observable_index(self._objective(view))
+                forecast = self._predicted(prediction.mean[k, horizon - 1, column],
+                                           prediction.total_std[k, horizon - 1, column], p_meet[k], view=view)
                 orders.append(StopOrder(run.request_id, run.cycles_done,
                                         f"stopped after {run.cycles_done} cycles: its forecast gives P(meet) "
                                         f"{p:.3f} < {self.options['stop_below']:g}", forecast))
             elif p > self.options["replicate_above"] \
                     and run.cycles_done >= self.options["replicate_after_cycles"] \
-                    and len([r for r in view.runs_of(source) if r.design_id == run.design_id]) < view.check.replicates:
+                    and len([r for r in view.runs_of(source)
+                             if r.design_id == run.design_id]) < view.check.replicates:
                 self.replicate_wanted.setdefault(run.design_id, (run.design, p))
         return orders
 
@@ -287,14 +304,17 @@ class InterphaseAgent(Strategy):
     def _candidates(self, view: CampaignView) -> list[Design]:
         """Sobol points of the region plus local moves around the best finished and running designs."""
         pool = _region_sobol(view, self.options["candidates"], view.seed + 101 + self.fits)
-        tested = [c for c in view.completed if c.source == view.highest_fidelity and c.meets_target is not None]
+        tested = [c for c in view.completed
+                  if c.source == view.highest_fidelity and c.meets_target is not None]
         best = sorted(tested, key=lambda c: -(view.check.score(c.result) or -math.inf))[:4]
-        anchors = [c.design for c in best] + [r.design for r in view.running if r.source == view.highest_fidelity]
+        anchors = [c.design for c in best] + [r.design for r in view.running
+                                              if r.source == view.highest_fidelity]
         rng = np.random.default_rng(view.seed + self.fits)
         if anchors:
             region = TargetRegion.of(view.design_space, view.target)
             z = region.to_region(anchors)
-            moves = z[:, None, :] + rng.normal(0.0, 0.06, (len(anchors), self.options["local_moves"], z.shape[1]))
+            moves = z[:, None, :] + rng.normal(0.0, 0.06,
+                                               (len(anchors), self.options["local_moves"], z.shape[1]))
             pool += region.from_region(moves.reshape(-1, z.shape[1]))
         return [d for d in pool if view.check.in_region(d)]
 
@@ -302,7 +322,8 @@ class InterphaseAgent(Strategy):
         """``P(meet)``, mean, epistemic and aleatoric std of the objective at the highest fidelity."""
         objective, index = self._objective(view), self._objective_index(view)
         if objective in self.surrogate.cond_observables:
-            prediction = self.surrogate.predict_conditions(designs, source=view.highest_fidelity, conditions=[index],
+            prediction = self.surrogate.predict_conditions(designs, source=view.highest_fidelity,
+                                                           conditions=[index],
                                                            n_samples=self.options["n_samples"])
             column = self.surrogate.cond_observables.index(objective)
         else:
@@ -360,7 +381,8 @@ class InterphaseAgent(Strategy):
                 continue
             for run in decision.chosen.get("runs", []):
                 forecast = (run.get("predicted") or {}).get(objective)
-                if forecast and run.get("source") == view.highest_fidelity and forecast.get("mean") is not None:
+                if forecast and run.get("source") == view.highest_fidelity \
+                        and forecast.get("mean") is not None:
                     forecasts[run["request_id"]] = forecast
         misses, stds = [], []
         for run in view.completed:
@@ -406,15 +428,16 @@ class InterphaseAgent(Strategy):
         shortlist = [candidates[i] for i in keep]
         objective, index = self._objective(view), self._objective_index(view)
         model = botorch_model(self.surrogate, source=view.highest_fidelity, protocol=view.protocol,
-                              targets=[(objective, index), (FAILURE_LOGIT, 0)], n_samples=self.options["n_samples"],
-                              seed=view.seed)
+                              targets=[(objective, index), (FAILURE_LOGIT, 0)],
+                              n_samples=self.options["n_samples"], seed=view.seed)
         bounds = [OutputBound(0, b.lower, b.upper) for b in view.target.bounds if b.observable == objective]
         tau = float(aleatoric[keep].median().clamp_min(1e-4)) * 0.6
         cube = lambda designs: torch.as_tensor(view.design_space.to_unit_cube(designs), dtype=torch.float64)  # noqa: E731
         pending = [r.design for r in view.running if r.source == view.highest_fidelity]
         acquisition = qProbabilityOfMeeting(model, bounds or [OutputBound(0, float(mean.max()))], tau=tau,
                                             failure_output=1, X_pending=cube(pending) if pending else None)
-        costs = torch.tensor([self._cost_h(view, view.highest_fidelity, d) for d in shortlist], dtype=torch.float64)
+        costs = torch.tensor([self._cost_h(view, view.highest_fidelity, d) for d in shortlist],
+                             dtype=torch.float64)
         picks, gains, single = greedy_batch(acquisition, cube(shortlist), q, costs / costs.mean())
         full_single = torch.zeros(len(candidates), dtype=torch.float64)
         full_single[keep] = single
@@ -428,7 +451,10 @@ class InterphaseAgent(Strategy):
         return _bound_probability(view, objective, mean, torch.sqrt(std ** 2 + extra ** 2).clamp_min(1e-6))
 
     def _objective_index(self, view: CampaignView) -> int | float:
-        """Where the objective is read: its ``at_index`` (a cycle, or a condition such as 253.15 K), else the horizon."""
+        """Where the objective is read: its ``at_index``, else the horizon.
+
+        The ``at_index`` is a cycle, or a condition such as 253.15 K.
+        """
         target = view.target
         index = target.objectives[0].at_index if target.objectives else target.bounds[0].at_index
         if index is None:
@@ -438,11 +464,12 @@ class InterphaseAgent(Strategy):
 
     def _objective(self, view: CampaignView) -> str:
         target = view.target
-        self._objective_name = target.objectives[0].observable if target.objectives else target.bounds[0].observable
+        self._objective_name = (target.objectives[0].observable if target.objectives
+                                else target.bounds[0].observable)
         return self._objective_name
 
-    def _predicted(self, mean: Any, std: Any, p_meet: Any, *, view: CampaignView | None = None,
-                   index: bool = False) -> dict[str, Any]:
+    def _predicted(self, mean: Any, std: Any, p_meet: Any, *,
+                   view: CampaignView | None = None) -> dict[str, Any]:
         mean, std = float(mean), float(std)
         name = self._objective(view) if view is not None else RETENTION
         return {name: {"mean": mean, "std": std, "q05": mean - 1.6449 * std, "q95": mean + 1.6449 * std,
@@ -454,7 +481,8 @@ class InterphaseAgent(Strategy):
         return cost.lab_hours if cost.lab_hours > 0 else cost.cpu_seconds / 3600.0
 
 
-def _bound_probability(view: CampaignView, observable: str, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+def _bound_probability(view: CampaignView, observable: str, mean: torch.Tensor,
+                       std: torch.Tensor) -> torch.Tensor:
     """``P(lower <= y <= upper)`` for the target's bounds on ``observable`` under ``N(mean, std^2)``."""
     normal = torch.distributions.Normal(0.0, 1.0)
     probability = torch.ones_like(mean)

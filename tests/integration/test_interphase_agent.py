@@ -1,0 +1,93 @@
+"""The interphase agent in a real campaign: model fits, lab tests, reviews that stop tests, replicates.
+
+sei-life cut to a 20-cycle horizon (real emulated-lab cells and SPM solves, about a second each)
+and a model small enough to fit in seconds. The settings force each path of a decision: with
+``stop_below`` near 1 every reviewed test is stopped, with ``replicate_above`` near 0 every
+reviewed test gets an early replicate. One backend (SQLite) suffices: the store's behaviour on
+both is the contract suite's, and the engine's crash test runs on both.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from interphase.agent.engine import run_campaign
+from interphase.agent.plan import resolve
+from interphase.schema.run_config import RunConfig
+from interphase.sources.world import load_world
+from interphase.store import Store
+
+pytestmark = pytest.mark.timeout(600)
+
+LIGHT = {"members": 2, "epochs": 8, "warm_epochs": 4, "min_steps": 20, "min_simulations": 6,
+         "max_simulations": 8, "candidates": 64, "local_moves": 2, "n_samples": 2, "review_every_cycles": 5,
+         "first_review": 5, "replicate_after_cycles": 5}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    """A store on a fresh SQLite file."""
+    opened = Store(f"sqlite:///{tmp_path / 'agent.db'}")
+    opened.init()
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture
+def short_world(tmp_path: Path) -> Path:
+    """sei-life with a 20-cycle horizon and a retention bound that most 20-cycle cells meet."""
+    world = load_world("sei-life").model_dump(mode="json")
+    world["name"] = "sei-short"
+    world["protocol"]["n_cycles"] = 20
+    world["target"]["bounds"] = [{"observable": "Capacity retention", "lower": 0.97}]
+    path = tmp_path / "sei-short.yaml"
+    path.write_text(yaml.safe_dump(world))
+    return path
+
+
+def _campaign(store: Store, world: Path, name: str, **agent: Any) -> Any:
+    config = RunConfig(name=name, world=str(world), strategy="interphase", seed=3, agent={**LIGHT, **agent},
+                       budget={"lab_hours": 600}, stop={"max_runs": 24})
+    return run_campaign(store, resolve(config))
+
+
+def test_reviews_stop_tests_whose_forecast_misses(store: Store, short_world: Path) -> None:
+    outcome = _campaign(store, short_world, "agent-stops", stop_below=0.999)
+    decisions = store.list_decisions("agent-stops")
+    stops = [d for d in decisions if d.chosen["kind"] == "stop"]
+    assert stops, [d.reason for d in decisions]
+    for stop in stops:
+        forecast = stop.chosen["predicted"]["Capacity retention"]
+        assert 0.0 < forecast["mean"] <= 1.05 and forecast["std"] > 0.0
+        assert forecast["q05"] < forecast["mean"] < forecast["q95"]
+        assert "P(meet)" in stop.reason and stop.chosen["after_cycle"] >= LIGHT["first_review"]
+    stopped = [r for r in store.list_results(campaign="agent-stops") if r.result.metadata.get("stopped_by")]
+    assert {r.request_id for r in stopped} <= {s.chosen["request_id"] for s in stops}
+    assert all((r.result.cycles_run or 0) < 20 for r in stopped)
+    assert outcome.status in ("verified", "max_runs", "budget", "exhausted")
+
+
+def test_lab_launches_carry_forecasts_runners_up_and_thinking_time(store: Store, short_world: Path) -> None:
+    outcome = _campaign(store, short_world, "agent-launches", replicate_above=0.01)
+    decisions = store.list_decisions("agent-launches")
+    lab = [d for d in decisions
+           if d.chosen["kind"] == "launch" and d.chosen["runs"][0]["source"] == "lab-cell"]
+    assert lab
+    first = lab[0]
+    forecast = first.chosen["runs"][0]["predicted"]["Capacity retention"]
+    assert 0.0 <= forecast["p_meet"] <= 1.0 and math.isfinite(forecast["mean"])
+    assert first.runners_up and "lab hours" in first.reason
+    assert all(d.chosen["decide_seconds"] >= 0.0 for d in decisions if d.chosen["kind"] == "launch")
+    sims = [d for d in decisions if d.chosen["kind"] == "launch" and d.chosen["resource"] == "cpu"]
+    assert len([r for d in sims for r in d.chosen["runs"]]) <= LIGHT["max_simulations"]
+    early = [r for d in lab for r in d.chosen["runs"] if r.get("replicate_of")]
+    assert early, [d.reason for d in lab]  # a forecast above 0.01 asks a replicate at the next free channel
+    assert outcome.runs == len(store.list_results(campaign="agent-launches"))
