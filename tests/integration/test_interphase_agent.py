@@ -27,7 +27,7 @@ pytestmark = pytest.mark.timeout(600)
 
 LIGHT = {"members": 2, "epochs": 8, "warm_epochs": 4, "min_steps": 20, "min_simulations": 6,
          "max_simulations": 8, "candidates": 64, "local_moves": 2, "n_samples": 2, "review_every_cycles": 5,
-         "first_review": 5, "replicate_after_cycles": 5}
+         "first_review": 5, "replicate_after_cycles": 5, "min_full_tests": 2}
 
 
 @pytest.fixture
@@ -66,9 +66,15 @@ def test_reviews_stop_tests_whose_forecast_misses(store: Store, short_world: Pat
     assert stops, [d.reason for d in decisions]
     for stop in stops:
         forecast = stop.chosen["predicted"]["Capacity retention"]
-        assert 0.0 < forecast["mean"] <= 1.05 and forecast["std"] > 0.0
-        assert forecast["q05"] < forecast["mean"] < forecast["q95"]
-        assert "P(meet)" in stop.reason and stop.chosen["after_cycle"] >= LIGHT["first_review"]
+        assert stop.chosen["after_cycle"] >= LIGHT["first_review"]
+        if "already below" in stop.reason:  # the cell's retention fell under the bound: it cannot recover
+            assert forecast["mean"] < 0.97 and forecast["p_meet"] == 0.0
+        else:  # a forecast from its first cycles, once two tests ran to the horizon
+            assert "P(meet)" in stop.reason and forecast["p_meet"] < 0.999
+            assert 0.0 < forecast["mean"] <= 1.05 and forecast["q05"] < forecast["mean"] < forecast["q95"]
+            full = [r for r in store.list_results(campaign="agent-stops")
+                    if "meets_target" in r.result.metadata]
+            assert len(full) >= LIGHT["min_full_tests"]
     stopped = [r for r in store.list_results(campaign="agent-stops") if r.result.metadata.get("stopped_by")]
     assert {r.request_id for r in stopped} <= {s.chosen["request_id"] for s in stops}
     assert all((r.result.cycles_run or 0) < 20 for r in stopped)

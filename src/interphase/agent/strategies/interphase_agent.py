@@ -41,8 +41,8 @@ DEFAULTS: dict[str, Any] = {
     "min_simulations": 24, "max_simulations": 96, "simulators": None, "simulation_floor": 0.004,
     "candidates": 768, "local_moves": 12, "n_samples": 6, "review_every_cycles": 20, "first_review": 20,
     "stop_below": 0.05, "replicate_above": 0.6, "replicate_after_cycles": 40, "seed": 0,
-    "source_prior_std": 1.5, "failure_radius": 0.2, "max_screens": 0, "screen_top": 4,
-    "screen_cpu_seconds": 30.0,
+    "min_full_tests": 2, "below_margin": 0.005, "source_prior_std": 1.5, "failure_radius": 0.2,
+    "max_screens": 0, "screen_top": 4, "screen_cpu_seconds": 30.0,
 }
 RETENTION = "Capacity retention"
 
@@ -270,25 +270,40 @@ class InterphaseAgent(Strategy):
     # ------------------------------------------------------------------ reviewing
 
     def review(self, view: CampaignView) -> list[StopOrder]:
-        """Stop tests whose first cycles forecast a miss; ask replicates of those that forecast a hit."""
+        """Stop tests that cannot or will not meet the target; ask replicates of those that forecast a hit.
+
+        A test whose retention is already below the bound is stopped at once: capacity does not
+        come back (the last three cycles' mean, less the cycler's noise, decides). Forecast-based
+        stops and early replicates wait until ``min_full_tests`` tests of the highest-fidelity
+        source ran to the horizon: before that no forecast of the lab's last cycle has been
+        checked against one, and the model's is an extrapolation from cheaper sources.
+        """
         source = view.highest_fidelity
         running = [r for r in view.running
                    if r.source == source and r.cycles_done >= self.options["first_review"]]
-        if self.surrogate is None or not running or (self.fitted_highest <= 0 and self.fitted_shown <= 0):
+        if self.surrogate is None or not running:
             return []
-        batch, seen = self.surrogate.batch_with_prefix([r.design for r in running], source, view.protocol,
-                                                       [r.prefix for r in running])
+        orders, forecastable = [], []
+        for run in running:
+            below = self._already_below(view, run)
+            if below is not None:
+                orders.append(below)
+            else:
+                forecastable.append(run)
+        if not forecastable or self._full_tests(view) < self.options["min_full_tests"]:
+            return orders
+        batch, seen = self.surrogate.batch_with_prefix([r.design for r in forecastable], source,
+                                                       view.protocol, [r.prefix for r in forecastable])
         horizon = view.protocol.n_cycles
         prediction = self.surrogate.predict_records(batch, horizon=horizon, prefix_cycles=seen, n_samples=8)
         p_meet = self._meeting(view, prediction, horizon - 1)
-        local = self._local_failure(view, [r.design for r in running])
-        orders = []
-        for k, run in enumerate(running):
+        local = self._local_failure(view, [r.design for r in forecastable])
+        column = self.surrogate.observable_index(self._objective(view))
+        for k, run in enumerate(forecastable):
             p = float(p_meet[k]) * (1.0 - float(local[k]))  # it may still fail as its neighbours did
             if p < self.options["stop_below"]:
-                column = self.surrogate.observable_index(self._objective(view))
                 forecast = self._predicted(prediction.mean[k, horizon - 1, column],
-                                           prediction.total_std[k, horizon - 1, column], p_meet[k], view=view)
+                                           prediction.total_std[k, horizon - 1, column], p, view=view)
                 orders.append(StopOrder(run.request_id, run.cycles_done,
                                         f"stopped after {run.cycles_done} cycles: its forecast gives P(meet) "
                                         f"{p:.3f} < {self.options['stop_below']:g}", forecast))
@@ -298,6 +313,27 @@ class InterphaseAgent(Strategy):
                              if r.design_id == run.design_id]) < view.check.replicates:
                 self.replicate_wanted.setdefault(run.design_id, (run.design, p))
         return orders
+
+    def _already_below(self, view: CampaignView, run: Any) -> StopOrder | None:
+        """A stop for a test whose objective already fell below the target's lower bound, else None."""
+        objective = self._objective(view)
+        bounds = [b.lower for b in view.target.bounds
+                  if b.observable == objective and b.lower is not None and b.at_index is None]
+        values = [o.value for o in sorted(run.prefix, key=lambda o: o.index) if o.observable == objective]
+        if not bounds or len(values) < 3:
+            return None
+        recent = float(np.mean(values[-3:]))
+        if recent >= max(bounds) - self.options["below_margin"]:
+            return None
+        return StopOrder(run.request_id, run.cycles_done,
+                         f"stopped after {run.cycles_done} cycles: {objective} {recent:.3f} is already below "
+                         f"the bound {max(bounds):g} and does not recover",
+                         self._predicted(recent, self.options["below_margin"], 0.0, view=view))
+
+    def _full_tests(self, view: CampaignView) -> int:
+        """Highest-fidelity tests that ran to the horizon (or failed for a cause of the design)."""
+        return sum(1 for c in view.completed
+                   if c.source == view.highest_fidelity and c.meets_target is not None)
 
     # ------------------------------------------------------------------ the numbers
 
@@ -345,23 +381,27 @@ class InterphaseAgent(Strategy):
         """``B`` failure rate of the highest-fidelity tests near each design (kernel-weighted, shrunk).
 
         A test that failed for a cause of the design (a short circuit, say; not an assembly
-        defect) counts near where it ran: ``(sum w failed + a p0) / (sum w + a)`` with Gaussian
-        weights of width ``failure_radius`` in the region's unit cube, ``a = 1`` and ``p0`` the
-        campaign's own failure rate. A few shorts in a corner teach this at once, where the
-        feasibility head needs many.
+        defect) counts near where it ran; a test stopped early counts as the share of the horizon
+        it survived. With Gaussian weights ``w`` of width ``failure_radius`` in the region's unit
+        cube: ``(sum w failed + p0) / (sum w exposure + 1)``, where ``p0`` is the campaign's own
+        failure rate shrunk towards 10 % (as if five tests had been seen). A few shorts in a
+        corner teach this at once, where the feasibility head needs many.
         """
+        horizon = max(view.protocol.n_cycles, 1)
         tests = [c for c in view.completed if c.source == view.highest_fidelity
-                 and c.result.metadata.get("failure_cause") != "assembly defect"
-                 and (c.result.status.value == "failed" or c.meets_target is not None)]
+                 and c.result.metadata.get("failure_cause") != "assembly defect"]
         if not tests or not designs:
             return torch.zeros(len(designs))
+        failed = torch.tensor([float(c.result.status.value == "failed") for c in tests], dtype=torch.float64)
+        exposure = torch.tensor([1.0 if c.result.status.value == "failed" or c.meets_target is not None
+                                 else min(1.0, (c.result.cycles_run or 0) / horizon) for c in tests],
+                                dtype=torch.float64)
         region = TargetRegion.of(view.design_space, view.target)
         at = torch.as_tensor(region.to_region(designs))
         where = torch.as_tensor(region.to_region([c.design for c in tests]))
-        failed = torch.tensor([float(c.result.status.value == "failed") for c in tests], dtype=torch.float64)
         weights = torch.exp(-torch.cdist(at, where) ** 2 / (2.0 * self.options["failure_radius"] ** 2))
-        base = float(failed.mean())
-        return ((weights @ failed + base) / (weights.sum(dim=1) + 1.0)).to(torch.float32)
+        base = float((failed.sum() + 0.5) / (exposure.sum() + 5.0))
+        return ((weights @ failed + base) / (weights @ exposure + 1.0)).clamp(0.0, 1.0).to(torch.float32)
 
     def _track_record(self, view: CampaignView) -> tuple[float, float]:
         """``(bias, extra std)`` of this agent's own forecasts, from the tests it has seen end.
