@@ -147,6 +147,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="0.25,0.5,1.0")
     parser.add_argument("--size-members", type=int, default=5)
     parser.add_argument("--size-repeats", type=int, default=3)
+    parser.add_argument("--size-steps-factor", type=float, default=2.0,
+                        help="optimiser steps of each size-curve fit, as a multiple of the whole set's")
+    parser.add_argument("--size-only", action="store_true",
+                        help="only (re)run the data-size curve on fold 0 and update the JSON and its plot")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
@@ -167,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         "folds": args.folds, "folds_run": len(folds), "config": config.model_dump(mode="json"),
         "snapshot_hash": dataset.snapshot_hash(), "per_fold": [],
     }
+    if args.size_only:
+        return size_only(args, dataset, config, folds[0])
     trajectories, early, feasibility = [], [], []
     with_sq = with_n = without_sq = without_n = 0.0
     lab_key = {r.design_key: i for i, r in enumerate(lab_only.records)}
@@ -231,12 +237,44 @@ def main(argv: list[str] | None = None) -> int:
         with Progress() as progress:
             curve = evaluation.data_size_curve(
                 dataset, first["train"], first["held"], sizes, small, seed=args.seed,
-                repeats=args.size_repeats,
+                repeats=args.size_repeats, steps_factor=args.size_steps_factor,
                 fit=lambda rows, cfg, label: fit(dataset, rows, cfg, label, progress)[0])
         report["data_size_curve"] = curve["points"]
+        report["data_size_curve_steps"] = curve["steps"]
     report["wall_seconds"] = time.monotonic() - began
     write(report, args.out, first, dataset, early)
     store.close()
+    return 0
+
+
+def size_only(args: argparse.Namespace, dataset: TrajectoryDataset, config: EnsembleConfig,
+              fold_0: tuple[torch.Tensor, torch.Tensor]) -> int:
+    """Rerun the data-size curve on fold 0's split and update ``model_quality.json`` and its plot."""
+    train_all, held = fold_0
+    train, _ = calibration_split(dataset, train_all, 0.15, args.seed + 1)
+    small = config.model_copy(update={"members": args.size_members})
+    sizes = [float(s) for s in args.sizes.split(",") if s.strip()]
+    began = time.monotonic()
+    with Progress() as progress:
+        curve = evaluation.data_size_curve(
+            dataset, train, held, sizes, small, seed=args.seed, repeats=args.size_repeats,
+            steps_factor=args.size_steps_factor,
+            fit=lambda rows, cfg, label: fit(dataset, rows, cfg, label, progress)[0])
+    path = args.out / "model_quality.json"
+    report = json.loads(path.read_text()) if path.exists() else {}
+    report["data_size_curve"] = curve["points"]
+    report["data_size_curve_steps"] = curve["steps"]
+    report["data_size_curve_seconds"] = time.monotonic() - began
+    path.write_text(json.dumps(_finite(report), indent=1))
+    points = curve["points"]
+    plots.uncertainty_vs_data([c["fraction"] for c in points], [c["mean_epistemic_std"] for c in points],
+                              [c["rmse"] for c in points], args.out / "model_quality_data_size.png",
+                              observable=RETENTION, n_designs=[c["n_designs"] for c in points])
+    for point in points:
+        print(f"  data {point['fraction']:.2f}: epistemic std {point['mean_epistemic_std']:.4f} "
+              f"({', '.join(f'{k} {v:.4f}' for k, v in point['epistemic_std_by_source'].items())}), "
+              f"RMSE {point['rmse']:.4f}")
+    print(f"wrote {path} ({curve['steps']} steps per fit) in {time.monotonic() - began:.0f} s")
     return 0
 
 

@@ -283,13 +283,16 @@ def feasibility_auc(surrogate: Surrogate, dataset: TrajectoryDataset, rows: Tens
 
 def data_size_curve(dataset: TrajectoryDataset, train: Tensor, held: Tensor, fractions: Sequence[float],
                     config: EnsembleConfig, *, seed: int = 0, n_samples: int = 8, repeats: int = 1,
+                    steps_factor: float = 1.0,
                     fit: Callable[[Tensor, EnsembleConfig, str], Surrogate] | None = None) -> dict[str, Any]:
     """Epistemic std and RMSE of retention on ``held`` against the share of training designs used.
 
     Ensembles of ``config`` are fitted on nested shares of the training designs (designs
-    without results always train). Every share gets at least the optimiser steps of the
-    whole training set (``TrainConfig.min_steps``), so that the curve compares less data,
-    not less training. The ensembles are not calibrated: the curve shows raw epistemic std.
+    without results always train). Every share gets at least ``steps_factor`` times the
+    optimiser steps of the whole training set (``TrainConfig.min_steps``), so that the curve
+    compares less data, not less training; a factor above 1 trains the whole set past its
+    epochs too, so that no share is compared unconverged. The ensembles are not calibrated:
+    the curve shows raw epistemic std.
     With ``repeats`` > 1 each share is fitted that many times (another order of the designs,
     other member seeds) and the figures are their means: one fit per share is noisy.
 
@@ -302,24 +305,26 @@ def data_size_curve(dataset: TrajectoryDataset, train: Tensor, held: Tensor, fra
         seed: Seeds the order in which designs are added and the predictions.
         n_samples: Latent paths per member for the predictions.
         repeats: Fits per share.
+        steps_factor: Optimiser steps of every fit, as a multiple of the whole set's.
         fit: ``(rows, config, label) -> Surrogate``, e.g. with a progress bar; plain
             :meth:`Surrogate.fit` by default.
 
     Returns:
         ``{"observable", "members", "epochs", "repeats", "points": [{"fraction", "n_designs",
-        "n_records", "mean_epistemic_std", "rmse", "epistemic_std_runs", "rmse_runs"}, ...]}``.
+        "n_records", "mean_epistemic_std", "rmse", "epistemic_std_runs", "rmse_runs",
+        "epistemic_std_by_source"}, ...]}``.
     """
     if RETENTION not in dataset.observables:
         return {"observable": RETENTION, "skipped": "the model does not predict it", "points": []}
     fit = fit or (lambda rows, cfg, _label: Surrogate.fit(dataset, cfg, rows=rows))
-    full_steps = steps_for(len(train), config.train, config.train.epochs)
+    full_steps = math.ceil(steps_factor * steps_for(len(train), config.train, config.train.epochs))
     config = config.model_copy(update={"train": config.train.model_copy(update={"min_steps": full_steps})})
     groups = dataset.design_groups()
     labelled = train[dataset.batch.has_result[train] > 0]
     unlabelled = train[dataset.batch.has_result[train] == 0]
     column = dataset.observables.index(RETENTION)
     batch = dataset.batch.index(held)
-    runs: dict[float, list[tuple[float, float, int, int]]] = {fraction: [] for fraction in fractions}
+    runs: dict[float, list[tuple[float, float, int, int, dict[str, float]]]] = {f: [] for f in fractions}
     for repeat in range(repeats):
         order = np.random.default_rng(seed + repeat).permutation(np.unique(groups[labelled].numpy()))
         members = config.model_copy(update={"seed": config.seed + 100 * repeat})
@@ -329,17 +334,22 @@ def data_size_curve(dataset: TrajectoryDataset, train: Tensor, held: Tensor, fra
             rows = torch.sort(torch.cat([labelled[chosen], unlabelled])).values
             small = fit(rows, members, f"{fraction:g} of the designs ({repeat + 1}/{repeats})")
             prediction = small.predict_records(batch, horizon=dataset.horizon, n_samples=n_samples, seed=seed)
-            runs[fraction].append((float(prediction.epistemic_std[..., column].mean()),
+            epistemic = prediction.epistemic_std[..., column].mean(dim=-1)
+            by_source = {name: float(epistemic[batch.source == i].mean())
+                         for i, name in enumerate(dataset.source_names) if bool((batch.source == i).any())}
+            runs[fraction].append((float(epistemic.mean()),
                                    metrics.rmse(batch.y[..., column], prediction.mean[..., column],
-                                                batch.y_mask[..., column]), n_designs, len(rows)))
+                                                batch.y_mask[..., column]), n_designs, len(rows), by_source))
     points = []
     for fraction, values in runs.items():
         points.append({"fraction": fraction, "n_designs": values[0][2], "n_records": values[0][3],
                        "mean_epistemic_std": float(np.mean([v[0] for v in values])),
                        "rmse": float(np.mean([v[1] for v in values])),
-                       "epistemic_std_runs": [v[0] for v in values], "rmse_runs": [v[1] for v in values]})
+                       "epistemic_std_runs": [v[0] for v in values], "rmse_runs": [v[1] for v in values],
+                       "epistemic_std_by_source": {name: float(np.mean([v[4][name] for v in values]))
+                                                   for name in values[0][4]}})
     return {"observable": RETENTION, "members": config.members, "epochs": config.train.epochs,
-            "repeats": repeats, "points": points}
+            "repeats": repeats, "steps": full_steps, "points": points}
 
 
 def summary_lines(report: dict[str, Any]) -> list[str]:
