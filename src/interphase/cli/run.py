@@ -28,7 +28,7 @@ DEMO_CONFIG = {
     "seed": 0,
     # A lighter model than the benchmark's, so that the demo ends within minutes on two cores;
     # the wall-clock budget is a safety net: the report is written either way.
-    "agent": {"members": 3, "epochs": 40, "warm_epochs": 15, "min_steps": 120, "max_simulations": 24},
+    "agent": {"members": 3, "epochs": 40, "warm_epochs": 60, "min_steps": 500, "max_simulations": 24},
     "budget": {"lab_hours": 40000, "wall_hours": 0.2},
 }
 

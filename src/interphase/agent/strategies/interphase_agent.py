@@ -37,7 +37,7 @@ from interphase.agent.view import CPU, CampaignView
 from interphase.schema import Design, InvalidInputError
 
 DEFAULTS: dict[str, Any] = {
-    "members": 5, "epochs": 80, "warm_epochs": 20, "min_steps": 240, "refit_every": 8,
+    "members": 5, "epochs": 80, "warm_epochs": 100, "min_steps": 800, "refit_every": 8,
     "min_simulations": 24, "max_simulations": 96, "simulators": None, "simulation_floor": 0.004,
     "candidates": 768, "local_moves": 12, "n_samples": 6, "review_every_cycles": 20, "first_review": 20,
     "stop_below": 0.05, "replicate_above": 0.6, "replicate_after_cycles": 40, "seed": 0,
