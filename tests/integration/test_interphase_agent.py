@@ -26,7 +26,7 @@ from interphase.store import Store
 pytestmark = pytest.mark.timeout(600)
 
 LIGHT = {"members": 2, "epochs": 8, "warm_epochs": 4, "min_steps": 20, "min_simulations": 6,
-         "max_simulations": 8, "candidates": 64, "local_moves": 2, "n_samples": 2, "review_every_cycles": 5,
+         "max_simulations": 6, "candidates": 64, "local_moves": 2, "n_samples": 2, "review_every_cycles": 5,
          "first_review": 5, "replicate_after_cycles": 5, "min_full_tests": 2}
 
 
@@ -55,7 +55,7 @@ def short_world(tmp_path: Path) -> Path:
 
 def _campaign(store: Store, world: Path, name: str, **agent: Any) -> Any:
     config = RunConfig(name=name, world=str(world), strategy="interphase", seed=3, agent={**LIGHT, **agent},
-                       budget={"lab_hours": 600}, stop={"max_runs": 24})
+                       budget={"lab_hours": 600}, stop={"max_runs": 16})
     return run_campaign(store, resolve(config))
 
 
