@@ -151,7 +151,8 @@ class InterphaseAgent(Strategy):
             done = view.runs_of(cheap)
             seen = {d.design.content_hash() for d in done}
             pool = _region_sobol(view, self.options["min_simulations"] * 2, view.seed + 17)
-            fresh = [d for d in pool if d.content_hash() not in seen][:slots]
+            room = min(slots, self.options["min_simulations"] - len(done))  # running ones count
+            fresh = [d for d in pool if d.content_hash() not in seen][:max(room, 0)]
             chosen = tuple(ScoredOption(Option(cheap, d, view.protocol), value=math.nan,
                                         cost=self._cost_h(view, cheap, d), utility=math.nan,
                                         why="space-filling before the first model") for d in fresh)
@@ -184,7 +185,8 @@ class InterphaseAgent(Strategy):
         order = torch.argsort(value, descending=True).tolist()
         if float(value[order[0]]) < self.options["simulation_floor"] * 0.5:
             return None
-        picks = [keep[i] for i in order[:slots]]
+        room = min(slots, self.options["max_simulations"] - len(done))  # running ones count
+        picks = [keep[i] for i in order[:room]]
         chosen = tuple(self._sim_option(view, cheap, pool[i],
                                         float(epistemic[i] * p_meet[i].clamp_min(1e-6).sqrt()),
                                         mean[i], epistemic[i], p_meet[i],
