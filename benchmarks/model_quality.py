@@ -49,11 +49,12 @@ import numpy as np
 import torch
 from rich.progress import Progress
 
-from interphase.models import evaluation, metrics, plots
+from interphase.models import evaluation, plots
 from interphase.models.dataset import TrajectoryDataset
 from interphase.models.ensemble import EnsembleConfig
 from interphase.models.surrogate import Surrogate
 from interphase.models.training import TrainConfig
+from interphase.schema.plain import plain_json
 from interphase.sources.world import load_world
 from interphase.store import Store
 
@@ -265,7 +266,7 @@ def size_only(args: argparse.Namespace, dataset: TrajectoryDataset, config: Ense
     report["data_size_curve"] = curve["points"]
     report["data_size_curve_steps"] = curve["steps"]
     report["data_size_curve_seconds"] = time.monotonic() - began
-    path.write_text(json.dumps(_finite(report), indent=1))
+    path.write_text(json.dumps(plain_json(report), indent=1))
     points = curve["points"]
     plots.uncertainty_vs_data([c["fraction"] for c in points], [c["mean_epistemic_std"] for c in points],
                               [c["rmse"] for c in points], args.out / "model_quality_data_size.png",
@@ -288,7 +289,7 @@ def write(report: dict[str, Any], out: Path, first: dict[str, Any], dataset: Tra
           early: list[dict[str, Any]]) -> None:
     """The JSON, the PNGs and the printed summary."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "model_quality.json").write_text(json.dumps(_finite(report), indent=1))
+    (out / "model_quality.json").write_text(json.dumps(plain_json(report), indent=1))
     pooled = report["pooled"]
     curves = {source: (f["reliability"]["levels"], f["reliability"]["observed"])
               for source, f in pooled["trajectories"].items()}
@@ -351,19 +352,6 @@ def early_plot(early: list[dict[str, Any]], scores: dict[str, Any], path: Path) 
     figure.savefig(path, dpi=120)
     plt.close(figure)
 
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
-
-
-# The size curve's RMSE uses the metrics module through evaluation; keep the import visible.
-_ = metrics
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from interphase.schema.plain import plain_json
 from interphase.schema.run_config import RunConfig
 
 STRATEGIES = ("trial-and-error", "gp-qlogei", "mf-gp", "interphase")
@@ -207,8 +208,8 @@ def run_benchmark(world: str, *, seeds: int, strategies: Sequence[str] = STRATEG
 
     def write() -> dict[str, Any]:
         ordered = sorted(rows.values(), key=lambda r: (r["strategy"], r["seed"]))
-        report = {"world": name, "budget_lab_hours": budget_lab_hours, "summary": _finite(summarise(ordered)),
-                  "runs": _finite(ordered)}
+        report = {"world": name, "budget_lab_hours": budget_lab_hours,
+                  "summary": plain_json(summarise(ordered)), "runs": plain_json(ordered)}
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(report, indent=1))
         return report
@@ -221,17 +222,6 @@ def run_benchmark(world: str, *, seeds: int, strategies: Sequence[str] = STRATEG
 
     run_jobs(jobs, workers, on_result=keep)
     return write()
-
-
-def _finite(value: Any) -> Any:
-    """``value`` with NaN and infinities as None (strict JSON)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
 
 
 def summary_lines(summary: dict[str, Any]) -> list[str]:

@@ -34,6 +34,7 @@ from interphase.agent.plan import RunPlan, resolve
 from interphase.agent.strategy import Strategy, make_strategy
 from interphase.agent.view import CPU, CampaignView, CompletedRun
 from interphase.schema import Design, InvalidInputError, Request, RequestStatus, Result, StopRule
+from interphase.schema.plain import plain_json
 from interphase.schema.run_config import RunConfig
 from interphase.sources import run_safely
 from interphase.store import Store
@@ -290,7 +291,7 @@ class Engine:
             runs.append(_run_record(scored, stored.id, seed))
             designs.append((stored.id, stored.design))
         chosen = {"kind": kind, "strategy": self.strategy.name, "clock_h": self.clock_h, "resource": resource,
-                  "runs": runs, "scores": _plain(proposal.scores), "decide_seconds": self._thinking_s}
+                  "runs": runs, "scores": plain_json(proposal.scores), "decide_seconds": self._thinking_s}
         runners = [_option_record(s) for s in proposal.runners_up]
         _, stored_requests = self.store.launch(self.campaign, requests, chosen, runners, proposal.reason)
         self.decisions += 1
@@ -336,7 +337,8 @@ class Engine:
         if cycle >= (flight.result.cycles_run or 0):
             return  # it ends by itself
         chosen = {"kind": "stop", "strategy": self.strategy.name, "clock_h": self.clock_h,
-                  "request_id": flight.request_id, "after_cycle": cycle, "predicted": _plain(order.predicted)}
+                  "request_id": flight.request_id, "after_cycle": cycle,
+                  "predicted": plain_json(order.predicted)}
         self.store.log_decision(self.campaign, chosen, [], order.reason, request_id=flight.request_id)
         self.decisions += 1
         self._apply_stop(flight, cycle, self.clock_h)
@@ -590,31 +592,19 @@ def _seed(root: int, key: str) -> int:
     return int(hashlib.sha256(f"{root}:{key}".encode()).hexdigest()[:12], 16)
 
 
-def _plain(value: Any) -> Any:
-    """``value`` with NaN and infinities as None and tuples as lists (strict JSON for the store)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
-        return _plain(value.item())
-    return value
-
-
 def _run_record(scored: ScoredOption, design_id: str, seed: int) -> dict[str, Any]:
     option = scored.option
     return {"source": option.source, "design_id": design_id, "design": dict(option.design.values),
-            "cycles": option.protocol.n_cycles, "seed": seed, "value": _plain(scored.value),
-            "cost": _plain(scored.cost), "utility": _plain(scored.utility),
-            "predicted": _plain(scored.predicted), "why": scored.why, "replicate_of": option.replicate_of}
+            "cycles": option.protocol.n_cycles, "seed": seed, "value": plain_json(scored.value),
+            "cost": plain_json(scored.cost), "utility": plain_json(scored.utility),
+            "predicted": plain_json(scored.predicted), "why": scored.why, "replicate_of": option.replicate_of}
 
 
 def _option_record(scored: ScoredOption) -> dict[str, Any]:
     return {"source": scored.option.source, "design": dict(scored.option.design.values),
-            "value": _plain(scored.value), "cost": _plain(scored.cost), "utility": _plain(scored.utility),
-            "predicted": _plain(scored.predicted), "why": scored.why}
+            "value": plain_json(scored.value), "cost": plain_json(scored.cost),
+            "utility": plain_json(scored.utility), "predicted": plain_json(scored.predicted),
+            "why": scored.why}
 
 
 def _replicate_option(design: Design, design_id: str, source: str, protocol: Any, cost: Any) -> ScoredOption:

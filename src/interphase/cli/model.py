@@ -30,6 +30,7 @@ from interphase.cli.output import (
 from interphase.cli.source import complete_design, parse_design_args
 from interphase.cli.state import open_store
 from interphase.schema import InvalidInputError, NotFoundError, canonical_hash
+from interphase.schema.plain import plain_json
 from interphase.sources import resolve_source
 from interphase.sources.world import World, load_world
 
@@ -367,7 +368,7 @@ def _write_evaluation(out: Path, report: dict[str, Any], surrogate: Surrogate, d
 
     out.mkdir(parents=True, exist_ok=True)
     metrics_path = out / "metrics.json"
-    metrics_path.write_text(json.dumps(_finite(report), indent=2) + "\n")
+    metrics_path.write_text(json.dumps(plain_json(report), indent=2) + "\n")
     curves = {source: (figures["reliability"]["levels"], figures["reliability"]["observed"])
               for source, figures in report["trajectories"].items()}
     written = [metrics_path, plots.reliability_diagram(curves, out / "reliability.png"),
@@ -617,12 +618,3 @@ def _fmt_value(value: float | int | str) -> str:
     return fmt_number(value) if isinstance(value, float) else str(value)
 
 
-def _finite(value: Any) -> Any:
-    """``value`` with every NaN or infinite float replaced by None, so that the JSON is strict."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
