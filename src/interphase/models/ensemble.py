@@ -312,10 +312,16 @@ def _summarise(means: Tensor, variances: Tensor, factor: Tensor, levels: Sequenc
     """
     inner, outer = factor[..., 0], factor[..., 1]
     member_mean = means.mean(dim=1)  # K x B x N x O
-    member_aleatoric = variances.mean(dim=1) + means.var(dim=1, unbiased=False)
+    paths = means.shape[1]
+    path_variance = means.var(dim=1, unbiased=paths > 1)  # K x B x N x O, process noise within a member
+    member_aleatoric = variances.mean(dim=1) + path_variance
     mean = member_mean.mean(dim=0)
     aleatoric = member_aleatoric.mean(dim=0) * outer
-    epistemic = member_mean.var(dim=0, unbiased=False) * outer
+    # The spread of the members' path averages holds their Monte Carlo error, E_k[var_s] / S, besides
+    # the members' disagreement; left in, it grows with the learnt process noise rather than shrinking
+    # with the data. Subtract it (the unbiased estimate of the variance of the members' true means).
+    disagreement = member_mean.var(dim=0, unbiased=False) - path_variance.mean(dim=0) / paths
+    epistemic = disagreement.clamp_min(0.0) * outer
     deviations = _deviations(means, variances, mean, seed)
     level_tensor = torch.tensor(list(levels), dtype=deviations.dtype)
     raw = torch.quantile(deviations, level_tensor, dim=0)  # L x B x N x O
