@@ -12,7 +12,7 @@ designs (tests already running) join every batch, so a new design is worth what 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -55,12 +55,18 @@ class qProbabilityOfMeeting(MCAcquisitionFunction):  # noqa: N801 - BoTorch's na
         sampler: The sampler (None: BoTorch's default for the posterior, which enumerates an
             ensemble's samples).
         X_pending: ``p x d`` designs already being tested.
+        offset: ``batch x q x d -> batch x q x m`` shifts of the outputs the model does not know
+            of (a correction learnt from the designs' neighbours, say); None for none.
+        survival: ``batch x q x d -> batch x q`` probabilities that a design does not fail for
+            causes the model does not know of; None for 1.
     """
 
     def __init__(self, model: Model, bounds: Sequence[OutputBound], *,
                  tau: float | Sequence[float] = 1e-3, failure_output: int | None = None,
                  sampler: MCSampler | None = None,
-                 X_pending: Tensor | None = None) -> None:
+                 X_pending: Tensor | None = None,
+                 offset: Callable[[Tensor], Tensor] | None = None,
+                 survival: Callable[[Tensor], Tensor] | None = None) -> None:
         # The forward reads every output itself; the objective only satisfies BoTorch's check
         # that a multi-output model comes with one.
         super().__init__(model=model, sampler=sampler,
@@ -69,6 +75,8 @@ class qProbabilityOfMeeting(MCAcquisitionFunction):  # noqa: N801 - BoTorch's na
         taus = [float(tau)] * len(self.bounds) if isinstance(tau, int | float) else [float(t) for t in tau]
         self.taus = taus
         self.failure_output = failure_output
+        self.offset = offset
+        self.survival = survival
         self.set_X_pending(X_pending)
 
     @concatenate_pending_points
@@ -77,6 +85,8 @@ class qProbabilityOfMeeting(MCAcquisitionFunction):  # noqa: N801 - BoTorch's na
         """Values of ``batch x q x d`` designs (pending ones appended): ``batch``."""
         posterior = self.model.posterior(X)
         samples = self.get_posterior_samples(posterior)  # sample x batch x q x m
+        if self.offset is not None:
+            samples = samples + self.offset(X).to(samples)
         meet = torch.ones(samples.shape[:-1], dtype=samples.dtype, device=samples.device)
         for bound, tau in zip(self.bounds, self.taus, strict=True):
             value = samples[..., bound.output]
@@ -86,6 +96,8 @@ class qProbabilityOfMeeting(MCAcquisitionFunction):  # noqa: N801 - BoTorch's na
                 meet = meet * torch.sigmoid((bound.upper - value) / tau)
         if self.failure_output is not None:
             meet = meet * torch.sigmoid(-samples[..., self.failure_output])
+        if self.survival is not None:
+            meet = meet * self.survival(X).to(meet)
         batch = 1.0 - torch.prod(1.0 - meet, dim=-1)
         return batch.mean(dim=0)
 

@@ -86,6 +86,18 @@ class TargetRegion:
         columns = [self.space.names.index(name) for name in self.free]
         return (cube[:, columns] - self.lower_u) / (self.upper_u - self.lower_u)
 
+    def cube_to_region(self, x: Any) -> Any:
+        """Region coordinates of points of the space's unit cube: ``... x D`` -> ``... x d``.
+
+        Takes a NumPy array or a torch tensor and returns the same kind (a BoTorch acquisition's
+        ``batch x q x D`` inputs, say).
+        """
+        columns = [self.space.names.index(name) for name in self.free]
+        if isinstance(x, np.ndarray):
+            return (x[..., columns] - self.lower_u) / (self.upper_u - self.lower_u)
+        lower = x.new_tensor(self.lower_u)
+        return (x[..., columns] - lower) / (x.new_tensor(self.upper_u) - lower)
+
     def from_region(self, z: np.ndarray) -> list[Design]:
         """Designs at region coordinates ``z`` (``n x d``, clipped to ``[0, 1]``), validated, SI."""
         z = np.clip(np.atleast_2d(np.asarray(z, dtype=float)).reshape(-1, self.dim), 0.0, 1.0)

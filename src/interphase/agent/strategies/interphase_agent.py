@@ -33,6 +33,7 @@ import torch
 from interphase.agent.options import Option, Proposal, ScoredOption, StopOrder
 from interphase.agent.region import TargetRegion
 from interphase.agent.strategy import Strategy, register_strategy
+from interphase.agent.track_record import Failures, Misses
 from interphase.agent.view import CPU, CampaignView
 from interphase.schema import Design, InvalidInputError
 
@@ -42,7 +43,7 @@ DEFAULTS: dict[str, Any] = {
     "candidates": 768, "local_moves": 12, "n_samples": 6, "review_every_cycles": 20, "first_review": 20,
     "stop_below": 0.05, "replicate_above": 0.6, "replicate_after_cycles": 40, "seed": 0,
     "min_full_tests": 2, "below_margin": 0.005, "source_prior_std": 1.5, "failure_radius": 0.2,
-    "max_screens": 0, "screen_top": 4, "screen_cpu_seconds": 30.0,
+    "max_screens": 0, "screen_top": 4, "screen_cpu_seconds": 30.0, "miss_radius": 0.25,
 }
 RETENTION = "Capacity retention"
 
@@ -67,7 +68,7 @@ class InterphaseAgent(Strategy):
         self.fitted_shown = 0
         self.fits = 0
         self._scored: tuple[list[Design], tuple[torch.Tensor, ...]] | None = None
-        self._record: tuple[float, float] | None = None
+        self._record: tuple[Misses, Failures, Misses] | None = None
         self._objective_name = RETENTION
         self.fit_seconds = 0.0
         self.replicate_wanted: dict[str, tuple[Design, float]] = {}
@@ -319,17 +320,12 @@ class InterphaseAgent(Strategy):
     def _already_below(self, view: CampaignView, run: Any) -> StopOrder | None:
         """A stop for a test whose objective already fell below the target's lower bound, else None."""
         objective = self._objective(view)
-        bounds = [b.lower for b in view.target.bounds
-                  if b.observable == objective and b.lower is not None and b.at_index is None]
-        values = [o.value for o in sorted(run.prefix, key=lambda o: o.index) if o.observable == objective]
-        if not bounds or len(values) < 3:
-            return None
-        recent = float(np.mean(values[-3:]))
-        if recent >= max(bounds) - self.options["below_margin"]:
+        bound, recent = _lower_bound(view, objective), _recent(run.prefix, objective)
+        if bound is None or recent is None or recent >= bound - self.options["below_margin"]:
             return None
         return StopOrder(run.request_id, run.cycles_done,
                          f"stopped after {run.cycles_done} cycles: {objective} {recent:.3f} is already below "
-                         f"the bound {max(bounds):g} and does not recover",
+                         f"the bound {bound:g} and does not recover",
                          self._predicted(recent, self.options["below_margin"], 0.0, view=view))
 
     def _full_tests(self, view: CampaignView) -> int:
@@ -371,7 +367,9 @@ class InterphaseAgent(Strategy):
             column = 0
         p_fail, _ = self.surrogate.feasibility(designs, source=view.highest_fidelity, protocol=view.protocol)
         p_fail = torch.maximum(p_fail, self._local_failure(view, designs))
-        bias, extra = self._track_record(view)
+        misses = self._track(view)[0]
+        bias = misses.local_bias(torch.as_tensor(self._region(view).to_region(designs))).to(torch.float32)
+        extra = misses.extra_std
         mean, epistemic = prediction.mean[:, 0, column] + bias, prediction.epistemic_std[:, 0, column]
         aleatoric = prediction.aleatoric_std[:, 0, column]
         epistemic = torch.sqrt(epistemic ** 2 + extra ** 2)
@@ -380,39 +378,21 @@ class InterphaseAgent(Strategy):
         return p_meet, mean, epistemic, aleatoric
 
     def _local_failure(self, view: CampaignView, designs: list[Design]) -> torch.Tensor:
-        """``B`` failure rate of the highest-fidelity tests near each design (kernel-weighted, shrunk).
+        """``B`` failure rate of the highest-fidelity tests near each design (:class:`Failures`)."""
+        if not designs:
+            return torch.zeros(0)
+        z = torch.as_tensor(self._region(view).to_region(designs))
+        return self._track(view)[1].local_rate(z).to(torch.float32)
 
-        A test that failed for a cause of the design (a short circuit, say; not an assembly
-        defect) counts near where it ran; a test stopped early counts as the share of the horizon
-        it survived. With Gaussian weights ``w`` of width ``failure_radius`` in the region's unit
-        cube: ``(sum w failed + p0) / (sum w exposure + 1)``, where ``p0`` is the campaign's own
-        failure rate shrunk towards 10 % (as if five tests had been seen). A few shorts in a
-        corner teach this at once, where the feasibility head needs many.
-        """
-        horizon = max(view.protocol.n_cycles, 1)
-        tests = [c for c in view.completed if c.source == view.highest_fidelity
-                 and c.result.metadata.get("failure_cause") != "assembly defect"]
-        if not tests or not designs:
-            return torch.zeros(len(designs))
-        failed = torch.tensor([float(c.result.status.value == "failed") for c in tests], dtype=torch.float64)
-        exposure = torch.tensor([1.0 if c.result.status.value == "failed" or c.meets_target is not None
-                                 else min(1.0, (c.result.cycles_run or 0) / horizon) for c in tests],
-                                dtype=torch.float64)
-        region = TargetRegion.of(view.design_space, view.target)
-        at = torch.as_tensor(region.to_region(designs))
-        where = torch.as_tensor(region.to_region([c.design for c in tests]))
-        weights = torch.exp(-torch.cdist(at, where) ** 2 / (2.0 * self.options["failure_radius"] ** 2))
-        base = float((failed.sum() + 0.5) / (exposure.sum() + 5.0))
-        return ((weights @ failed + base) / (weights @ exposure + 1.0)).clamp(0.0, 1.0).to(torch.float32)
+    def _track(self, view: CampaignView) -> tuple[Misses, Failures, Misses]:
+        """The track record of this agent at the highest fidelity (computed once per fit).
 
-    def _track_record(self, view: CampaignView) -> tuple[float, float]:
-        """``(bias, extra std)`` of this agent's own forecasts, from the tests it has seen end.
-
-        Each launch decision stored the forecast of the objective; each full-length test of the
-        highest-fidelity source shows what came of it. The mean miss (shrunk towards 0 while there
-        are few) corrects the forecasts, and the spread the model did not foresee widens them: the
-        designs an agent picks are those it overrates, so its raw forecasts are optimistic there.
-        Before three such tests the extra spread is half the objective's typical spread.
+        Each launch decision stored the forecast of the objective; each test of the highest-fidelity
+        source shows what came of it. Returns the misses of the tests that ran to the horizon or
+        were stopped below the bound (their neighbours' forecasts are corrected by them, and the
+        spread the model did not foresee widens every forecast: the designs an agent picks are
+        those it overrates), the tests' failures, and the misses of full-length tests alone (the
+        pooled correction of forecasts from a running test's first cycles).
         """
         if self._record is not None:
             return self._record
@@ -426,23 +406,46 @@ class InterphaseAgent(Strategy):
                 if forecast and run.get("source") == view.highest_fidelity \
                         and forecast.get("mean") is not None:
                     forecasts[run["request_id"]] = forecast
-        misses, stds = [], []
-        for run in view.completed:
-            if run.request_id not in forecasts or run.meets_target is None:
+        lower = _lower_bound(view, objective)
+        region = self._region(view)
+        tests = [c for c in view.completed if c.source == view.highest_fidelity]
+        rows: list[tuple[Design, float, float, bool]] = []
+        for run in tests:
+            if run.request_id not in forecasts:
                 continue
-            observed = view.check.value_at(run.result.observations, objective, index)
+            forecast = forecasts[run.request_id]
+            if run.meets_target is not None:
+                observed = view.check.value_at(run.result.observations, objective, index)
+                full = True
+            else:  # stopped: only a fall below the bound says what the last cycle would have been
+                observed = _recent(run.result.observations, objective)
+                full = False
+                if observed is None or lower is None or observed >= lower:
+                    observed = None
             if observed is not None:
-                misses.append(observed - forecasts[run.request_id]["mean"])
-                stds.append(forecasts[run.request_id].get("std") or 0.0)
+                rows.append((run.design, observed - forecast["mean"], forecast.get("std") or 0.0, full))
         scale = self._objective_scale()
-        if len(misses) < 3:
-            self._record = (0.0, 0.5 * scale)
-        else:
-            miss = np.asarray(misses)
-            bias = float(miss.mean()) * len(miss) / (len(miss) + 2.0)
-            unexplained = float(np.mean((miss - bias) ** 2) - np.mean(np.square(stds)))
-            self._record = (bias, math.sqrt(max(unexplained, (0.1 * scale) ** 2)))
+        radius = float(self.options["miss_radius"])
+
+        def misses(chosen: list[tuple[Design, float, float, bool]]) -> Misses:
+            return Misses(points=region.to_region([r[0] for r in chosen]),
+                          misses=np.asarray([r[1] for r in chosen], dtype=float),
+                          forecast_std=np.asarray([r[2] for r in chosen], dtype=float),
+                          radius=radius, floor_std=0.1 * scale, prior_std=0.5 * scale)
+
+        horizon = max(view.protocol.n_cycles, 1)
+        design_tests = [c for c in tests if c.result.metadata.get("failure_cause") != "assembly defect"]
+        failures = Failures(
+            points=region.to_region([c.design for c in design_tests]),
+            failed=np.asarray([float(c.result.status.value == "failed") for c in design_tests]),
+            exposure=np.asarray([1.0 if c.result.status.value == "failed" or c.meets_target is not None
+                                 else min(1.0, (c.result.cycles_run or 0) / horizon) for c in design_tests]),
+            radius=float(self.options["failure_radius"]))
+        self._record = (misses(rows), failures, misses([r for r in rows if r[3]]))
         return self._record
+
+    def _region(self, view: CampaignView) -> TargetRegion:
+        return TargetRegion.of(view.design_space, view.target)
 
     def _objective_scale(self) -> float:
         """The model's typical spread of the objective (its normalisation scale)."""
@@ -473,11 +476,22 @@ class InterphaseAgent(Strategy):
                               targets=[(objective, index), (FAILURE_LOGIT, 0)],
                               n_samples=self.options["n_samples"], seed=view.seed)
         bounds = [OutputBound(0, b.lower, b.upper) for b in view.target.bounds if b.observable == objective]
-        tau = float(aleatoric[keep].median().clamp_min(1e-4)) * 0.6
+        misses, failures, _ = self._track(view)
+        # A logistic of scale s is close to a normal cdf of std 1.7 s: the indicator's smoothing
+        # stands for the spread the sample paths leave out (a cell's own, and the track record's).
+        tau = 0.6 * math.sqrt(float(aleatoric[keep].median().clamp_min(1e-4)) ** 2 + misses.extra_std ** 2)
         cube = lambda designs: torch.as_tensor(view.design_space.to_unit_cube(designs), dtype=torch.float64)  # noqa: E731
+        region = self._region(view)
+
+        def offset(x: torch.Tensor) -> torch.Tensor:  # batch x q x D -> batch x q x 2 (objective, logit)
+            shift = misses.local_bias(region.cube_to_region(x))
+            return torch.stack([shift, torch.zeros_like(shift)], dim=-1)
+
         pending = [r.design for r in view.running if r.source == view.highest_fidelity]
-        acquisition = qProbabilityOfMeeting(model, bounds or [OutputBound(0, float(mean.max()))], tau=tau,
-                                            failure_output=1, X_pending=cube(pending) if pending else None)
+        acquisition = qProbabilityOfMeeting(
+            model, bounds or [OutputBound(0, float(mean.max()))], tau=tau, failure_output=1,
+            X_pending=cube(pending) if pending else None, offset=offset,
+            survival=lambda x: 1.0 - failures.local_rate(region.cube_to_region(x)))
         costs = torch.tensor([self._cost_h(view, view.highest_fidelity, d) for d in shortlist],
                              dtype=torch.float64)
         picks, gains, single = greedy_batch(acquisition, cube(shortlist), q, costs / costs.mean())
@@ -488,7 +502,8 @@ class InterphaseAgent(Strategy):
     def _meeting(self, view: CampaignView, prediction: Any, position: int) -> torch.Tensor:
         objective = self._objective(view)
         column = self.surrogate.observable_index(objective)
-        bias, extra = self._track_record(view)
+        full = self._track(view)[2]
+        bias, extra = full.bias, full.extra_std
         mean, std = prediction.mean[:, position, column] + bias, prediction.total_std[:, position, column]
         return _bound_probability(view, objective, mean, torch.sqrt(std ** 2 + extra ** 2).clamp_min(1e-6))
 
@@ -536,6 +551,19 @@ def _bound_probability(view: CampaignView, observable: str, mean: torch.Tensor,
         if bound.upper is not None:
             probability = probability * normal.cdf((bound.upper - mean) / std)
     return probability
+
+
+def _lower_bound(view: CampaignView, observable: str) -> float | None:
+    """The target's highest lower bound on ``observable`` at the horizon, or None."""
+    bounds = [b.lower for b in view.target.bounds
+              if b.observable == observable and b.lower is not None and b.at_index is None]
+    return max(bounds) if bounds else None
+
+
+def _recent(observations: Any, observable: str) -> float | None:
+    """Mean of the last three values of ``observable`` (None with fewer than three)."""
+    values = [o.value for o in sorted(observations, key=lambda o: o.index) if o.observable == observable]
+    return float(np.mean(values[-3:])) if len(values) >= 3 else None
 
 
 def _region_sobol(view: CampaignView, n: int, seed: int) -> list[Design]:

@@ -1,0 +1,115 @@
+"""The agent's track record at the highest fidelity: how its forecasts came out, and where tests failed.
+
+The designs an agent launches are those its model rates highest, so the model's errors there are
+not the errors of a random design: they lean optimistic, and they cluster. A region where three
+tests came in below their forecasts will disappoint a fourth. This module keeps what the tests
+showed next to where they ran, in the target region's unit cube, and smooths it over designs
+with a Gaussian kernel:
+
+- *misses*: observed less forecast objective, for tests that ran to the horizon and for tests
+  stopped once the objective fell below the target's lower bound (for those, the value at the
+  stop is an upper bound of the last cycle's, so their miss is an upper bound too);
+- *failures*: tests that failed for a cause of the design (a short circuit, not an assembly
+  defect), against the share of the horizon each test survived.
+
+Both are shrunk towards the campaign's pooled figures, so that a single test moves a prediction
+half-way at most.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class Misses:
+    """Forecast misses of the objective at the tests' designs.
+
+    Attributes:
+        points: ``n x d`` region coordinates of the tests.
+        misses: ``n`` observed less forecast, in the objective's units.
+        forecast_std: ``n`` the forecasts' own stds.
+        radius: Kernel width in region coordinates.
+        floor_std: The least extra spread (the objective's units).
+        prior_std: The extra spread before three misses are known.
+    """
+
+    points: np.ndarray
+    misses: np.ndarray
+    forecast_std: np.ndarray
+    radius: float
+    floor_std: float
+    prior_std: float
+
+    @property
+    def bias(self) -> float:
+        """The mean miss, shrunk towards 0 as if two more tests had missed by nothing."""
+        n = len(self.misses)
+        return float(self.misses.mean()) * n / (n + 2.0) if n else 0.0
+
+    @property
+    def extra_std(self) -> float:
+        """The spread of the misses the forecasts' own stds do not explain (``prior_std`` before 3)."""
+        if len(self.misses) < 3:
+            return self.prior_std
+        unexplained = float(np.mean((self.misses - self.bias) ** 2) - np.mean(self.forecast_std ** 2))
+        return math.sqrt(max(unexplained, self.floor_std ** 2))
+
+    def local_bias(self, z: Tensor) -> Tensor:
+        """Miss expected at region points ``z`` (``... x d``): ``...``.
+
+        ``bias + sum w (miss - bias) / (sum w + 1)`` with Gaussian weights ``w`` of width ``radius``
+        (nothing nearby gives the pooled ``bias``).
+        """
+        bias = self.bias
+        if len(self.misses) == 0:
+            return torch.full(z.shape[:-1], bias, dtype=z.dtype)
+        weights = _weights(z, self.points, self.radius)
+        residual = torch.as_tensor(self.misses - bias, dtype=z.dtype)
+        return bias + (weights @ residual) / (weights.sum(dim=-1) + 1.0)
+
+
+@dataclass(frozen=True)
+class Failures:
+    """Highest-fidelity tests that failed for a cause of the design, and every test's exposure.
+
+    Attributes:
+        points: ``n x d`` region coordinates of the tests.
+        failed: ``n`` 1 where the test failed for a cause of the design.
+        exposure: ``n`` share of the horizon the test survived (1 for a failure or a full test).
+        radius: Kernel width in region coordinates.
+    """
+
+    points: np.ndarray
+    failed: np.ndarray
+    exposure: np.ndarray
+    radius: float
+
+    @property
+    def base_rate(self) -> float:
+        """The campaign's failure rate per exposure, shrunk towards 10 % as if five tests had been seen."""
+        return float((self.failed.sum() + 0.5) / (self.exposure.sum() + 5.0))
+
+    def local_rate(self, z: Tensor) -> Tensor:
+        """Failure probability at region points ``z`` (``... x d``): ``...``, in [0, 1].
+
+        ``(sum w failed + p0) / (sum w exposure + 1)`` with ``p0`` the :attr:`base_rate`.
+        """
+        if len(self.failed) == 0:
+            return torch.zeros(z.shape[:-1], dtype=z.dtype)
+        weights = _weights(z, self.points, self.radius)
+        failed = torch.as_tensor(self.failed, dtype=z.dtype)
+        exposure = torch.as_tensor(self.exposure, dtype=z.dtype)
+        return ((weights @ failed + self.base_rate) / (weights @ exposure + 1.0)).clamp(0.0, 1.0)
+
+
+def _weights(z: Tensor, points: np.ndarray, radius: float) -> Tensor:
+    """Gaussian kernel weights ``... x n`` between ``z`` (``... x d``) and ``points`` (``n x d``)."""
+    where = torch.as_tensor(points, dtype=z.dtype)
+    squared = ((z.unsqueeze(-2) - where) ** 2).sum(dim=-1)
+    return torch.exp(-squared / (2.0 * radius ** 2))
