@@ -146,3 +146,38 @@ def test_the_cli_runs_a_campaign_and_writes_its_report(tmp_path: Path) -> None:
     assert again.exit_code == 0, again.output
     missing = cli(db, "resume", "no-such-campaign", "--quiet")
     assert missing.exit_code == 2 and "no-such-campaign" in missing.output
+
+
+class StopReplicates(Strategy):
+    """One design on the lab, tested once; every replicate of it is stopped after five cycles."""
+
+    name = "engine-test-replicate-stopper"
+    review_every_cycles = 5
+
+    def propose(self, view: CampaignView, resource: str, slots: int) -> Proposal | None:
+        if resource != view.resource_of[view.highest_fidelity] or view.runs_of(view.highest_fidelity):
+            return None
+        design = view.design_space.sample_sobol(1, seed=view.seed)[0]
+        option = ScoredOption(Option(view.highest_fidelity, design, view.protocol), value=0.5, cost=1.0,
+                              utility=0.5, why="test")
+        return Proposal(chosen=(option,), reason="engine test: one design")
+
+    def review(self, view: CampaignView) -> list[StopOrder]:
+        return [StopOrder(r.request_id, r.cycles_done, "engine test: this replicate will not meet it")
+                for r in view.running if r.replicate_of is not None and r.cycles_done >= 5]
+
+
+def test_a_stopped_replicate_ends_the_verification_of_its_design(store: Store, short_world: Path) -> None:
+    from interphase.agent import strategy
+
+    if StopReplicates.name not in strategy._REGISTRY:
+        register_strategy(StopReplicates.name, StopReplicates)
+    outcome = _run(store, name="replicate-stops", world=str(short_world), strategy=StopReplicates.name,
+                   seed=0, stop={"replicates": 3, "max_runs": 12})
+    decisions = [d.chosen for d in store.list_decisions("replicate-stops")]
+    replicates = [run for d in decisions if d["kind"] == "replicate" for run in d["runs"]]
+    stops = [d for d in decisions if d["kind"] == "stop"]
+    # The first test meets the 20-cycle target, so the engine asks for two replicates at once; the
+    # strategy stops them, and the design is no hit any more: no third, fourth, ... replicate.
+    assert len(replicates) == 2 and len(stops) == 2
+    assert outcome.status != "verified" and outcome.runs == 3

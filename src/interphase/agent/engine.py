@@ -382,10 +382,20 @@ class Engine:
                 and run.result.metadata.get("failure_cause") != ASSEMBLY_DEFECT)
 
     def _hits(self) -> list[tuple[str, Design]]:
-        """Designs with a full-length highest-fidelity run that met the target and no counted miss."""
+        """Designs with a full-length highest-fidelity run that met the target and no miss since.
+
+        A miss is a counted run that did not meet the target, or a highest-fidelity test the
+        strategy stopped: it judged that the test would not meet the target, so it can never be
+        one of the replicates, and queueing another would only repeat the judgement (a marginal
+        design whose cells scatter about the bound was replicated and stopped over and over).
+        """
         highest = self.plan.highest_fidelity
         hits: dict[str, Design] = {}
-        missed = {c.design_id for c in self.completed if self._counted(c) and c.meets_target is False}
+        missed = {c.design_id for c in self.completed
+                  if (self._counted(c) and c.meets_target is False)
+                  or (c.source == highest and c.result.metadata.get("stopped_by"))}
+        missed |= {f.design_id for f in self.flights.values()  # stopped, its result not yet delivered
+                   if f.source == highest and f.stopped_at_h is not None}
         for run in self.completed:
             if run.source == highest and run.meets_target and run.design_id not in missed:
                 hits.setdefault(run.design_id, run.design)
