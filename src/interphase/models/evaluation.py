@@ -284,15 +284,21 @@ def feasibility_auc(surrogate: Surrogate, dataset: TrajectoryDataset, rows: Tens
 def data_size_curve(dataset: TrajectoryDataset, train: Tensor, held: Tensor, fractions: Sequence[float],
                     config: EnsembleConfig, *, seed: int = 0, n_samples: int = 8, repeats: int = 1,
                     steps_factor: float = 1.0,
-                    fit: Callable[[Tensor, EnsembleConfig, str], Surrogate] | None = None) -> dict[str, Any]:
+                    fit: Callable[[Tensor, EnsembleConfig, str], Surrogate] | None = None,
+                    calibration: Callable[[Tensor, int], tuple[Tensor, Tensor]] | None = None
+                    ) -> dict[str, Any]:
     """Epistemic std and RMSE of retention on ``held`` against the share of training designs used.
 
     Ensembles of ``config`` are fitted on nested shares of the training designs (designs
     without results always train). Every share gets at least ``steps_factor`` times the
     optimiser steps of the whole training set (``TrainConfig.min_steps``), so that the curve
     compares less data, not less training; a factor above 1 trains the whole set past its
-    epochs too, so that no share is compared unconverged. The ensembles are not calibrated:
-    the curve shows raw epistemic std.
+    epochs too, so that no share is compared unconverged. Without ``calibration`` the ensembles
+    are not calibrated and the curve shows raw epistemic std; with it, each share's designs are
+    split into fitting and calibration designs, as a user of the model would, and the curve shows
+    the calibrated std (the raw one is kept beside it). An ensemble that has seen little data
+    agrees with itself about a flat, average trajectory: its raw spread is small because all its
+    members are wrong alike, which only a check on held-out designs can show.
     With ``repeats`` > 1 each share is fitted that many times (another order of the designs,
     other member seeds) and the figures are their means: one fit per share is noisy.
 
@@ -308,11 +314,14 @@ def data_size_curve(dataset: TrajectoryDataset, train: Tensor, held: Tensor, fra
         steps_factor: Optimiser steps of every fit, as a multiple of the whole set's.
         fit: ``(rows, config, label) -> Surrogate``, e.g. with a progress bar; plain
             :meth:`Surrogate.fit` by default.
+        calibration: ``(rows, repeat) -> (fit rows, calibration rows)``, split by design; None
+            to leave the ensembles uncalibrated.
 
     Returns:
-        ``{"observable", "members", "epochs", "repeats", "points": [{"fraction", "n_designs",
-        "n_records", "mean_epistemic_std", "rmse", "epistemic_std_runs", "rmse_runs",
-        "epistemic_std_by_source"}, ...]}``.
+        ``{"observable", "members", "epochs", "repeats", "calibrated", "points": [{"fraction",
+        "n_designs", "n_records", "mean_epistemic_std", "raw_epistemic_std", "rmse",
+        "epistemic_std_runs", "raw_epistemic_std_runs", "rmse_runs", "epistemic_std_by_source"},
+        ...]}``.
     """
     if RETENTION not in dataset.observables:
         return {"observable": RETENTION, "skipped": "the model does not predict it", "points": []}
@@ -324,7 +333,8 @@ def data_size_curve(dataset: TrajectoryDataset, train: Tensor, held: Tensor, fra
     unlabelled = train[dataset.batch.has_result[train] == 0]
     column = dataset.observables.index(RETENTION)
     batch = dataset.batch.index(held)
-    runs: dict[float, list[tuple[float, float, int, int, dict[str, float]]]] = {f: [] for f in fractions}
+    runs: dict[float, list[tuple[float, float, int, int, dict[str, float], float]]] = {
+        f: [] for f in fractions}
     for repeat in range(repeats):
         order = np.random.default_rng(seed + repeat).permutation(np.unique(groups[labelled].numpy()))
         members = config.model_copy(update={"seed": config.seed + 100 * repeat})
@@ -332,24 +342,33 @@ def data_size_curve(dataset: TrajectoryDataset, train: Tensor, held: Tensor, fra
             n_designs = max(1, math.ceil(fraction * len(order)))
             chosen = torch.from_numpy(np.isin(groups[labelled].numpy(), order[:n_designs]))
             rows = torch.sort(torch.cat([labelled[chosen], unlabelled])).values
-            small = fit(rows, members, f"{fraction:g} of the designs ({repeat + 1}/{repeats})")
-            prediction = small.predict_records(batch, horizon=dataset.horizon, n_samples=n_samples, seed=seed)
+            fitted, calibrating = calibration(rows, repeat) if calibration is not None else (rows, None)
+            small = fit(fitted, members, f"{fraction:g} of the designs ({repeat + 1}/{repeats})")
+            raw = small.predict_records(batch, horizon=dataset.horizon, n_samples=n_samples, seed=seed)
+            prediction = raw
+            if calibrating is not None:
+                small.calibrate(dataset, calibrating)
+                prediction = small.predict_records(batch, horizon=dataset.horizon, n_samples=n_samples,
+                                                   seed=seed)
             epistemic = prediction.epistemic_std[..., column].mean(dim=-1)
             by_source = {name: float(epistemic[batch.source == i].mean())
                          for i, name in enumerate(dataset.source_names) if bool((batch.source == i).any())}
             runs[fraction].append((float(epistemic.mean()),
                                    metrics.rmse(batch.y[..., column], prediction.mean[..., column],
-                                                batch.y_mask[..., column]), n_designs, len(rows), by_source))
+                                                batch.y_mask[..., column]), n_designs, len(rows), by_source,
+                                   float(raw.epistemic_std[..., column].mean())))
     points = []
     for fraction, values in runs.items():
         points.append({"fraction": fraction, "n_designs": values[0][2], "n_records": values[0][3],
                        "mean_epistemic_std": float(np.mean([v[0] for v in values])),
+                       "raw_epistemic_std": float(np.mean([v[5] for v in values])),
+                       "raw_epistemic_std_runs": [v[5] for v in values],
                        "rmse": float(np.mean([v[1] for v in values])),
                        "epistemic_std_runs": [v[0] for v in values], "rmse_runs": [v[1] for v in values],
                        "epistemic_std_by_source": {name: float(np.mean([v[4][name] for v in values]))
                                                    for name in values[0][4]}})
     return {"observable": RETENTION, "members": config.members, "epochs": config.train.epochs,
-            "repeats": repeats, "steps": full_steps, "points": points}
+            "repeats": repeats, "steps": full_steps, "calibrated": calibration is not None, "points": points}
 
 
 def summary_lines(report: dict[str, Any]) -> list[str]:
