@@ -39,3 +39,35 @@ def test_failures_rise_near_failed_tests_and_count_stopped_tests_by_their_exposu
     assert float(near) == pytest.approx((2.0 + failures.base_rate) / 3.0, abs=1e-6)
     assert float(far) == pytest.approx(failures.base_rate, rel=0.02)
     assert float(stopped) == pytest.approx(failures.base_rate / 1.25, rel=0.01)  # a quarter of a survivor
+
+
+def test_a_model_of_the_misses_replaces_the_kernel_and_keeps_the_shape() -> None:
+    record = Misses(points=np.zeros((1, 3)), misses=np.zeros(1), forecast_std=np.zeros(1), radius=0.2,
+                    floor_std=0.005, prior_std=0.05, model=lambda z: -0.1 * z[:, 0])
+    z = torch.tensor([[[0.5, 0.0, 0.0], [1.0, 0.3, 0.3]]], dtype=torch.float64)  # 1 x 2 x d
+    bias = record.local_bias(z)
+    assert bias.shape == (1, 2) and bias.flatten().tolist() == pytest.approx([-0.05, -0.1])
+
+
+def test_the_agents_miss_model_learns_which_variable_carries_the_misses() -> None:
+    from interphase.agent.strategies.interphase_agent import InterphaseAgent
+
+    rng = np.random.default_rng(0)
+    points = rng.random((24, 6))
+    misses = np.where(points[:, 0] < 0.4, -0.06, 0.0) + rng.normal(0.0, 0.003, 24)  # cold cells come in low
+    record = Misses(points=points, misses=misses, forecast_std=np.full(24, 0.01), radius=0.25,
+                    floor_std=0.005, prior_std=0.05)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in a campaign: a GP this small only loses time to a second thread
+    try:
+        expected = InterphaseAgent._miss_model(record, seed=0)
+        fresh = torch.as_tensor(rng.random((200, 6)))
+        predicted = expected(fresh).numpy()
+    finally:
+        torch.set_num_threads(threads)
+    cold = fresh[:, 0].numpy() < 0.3
+    warm = fresh[:, 0].numpy() > 0.5
+    assert predicted[cold].mean() < -0.04 and abs(predicted[warm].mean()) < 0.015
+    # The isotropic kernel, by contrast, cannot tell: six variables blur the one that matters.
+    kernel = record.local_bias(fresh).numpy()
+    assert kernel[cold].mean() - kernel[warm].mean() > predicted[cold].mean() - predicted[warm].mean()

@@ -13,12 +13,17 @@ with a Gaussian kernel:
   defect), against the share of the horizon each test survived.
 
 Both are shrunk towards the campaign's pooled figures, so that a single test moves a prediction
-half-way at most.
+half-way at most. Once there are a few misses, a regression of them on the design (a GP with a
+length scale per variable, :attr:`Misses.model`) replaces the isotropic kernel for the misses: in
+eight variables only one or two may carry the discrepancy (temperature, say), and a kernel that
+weighs every variable alike sees a cold design with another additive as unrelated to the cold
+designs that came in low.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +42,8 @@ class Misses:
         radius: Kernel width in region coordinates.
         floor_std: The least extra spread (the objective's units).
         prior_std: The extra spread before three misses are known.
+        model: ``n x d -> n`` expected miss at region points, fitted to these misses (None: the
+            kernel smoother of :meth:`local_bias`).
     """
 
     points: np.ndarray
@@ -45,6 +52,7 @@ class Misses:
     radius: float
     floor_std: float
     prior_std: float
+    model: Callable[[Tensor], Tensor] | None = None
 
     @property
     def bias(self) -> float:
@@ -63,9 +71,12 @@ class Misses:
     def local_bias(self, z: Tensor) -> Tensor:
         """Miss expected at region points ``z`` (``... x d``): ``...``.
 
-        ``bias + sum w (miss - bias) / (sum w + 1)`` with Gaussian weights ``w`` of width ``radius``
-        (nothing nearby gives the pooled ``bias``).
+        The :attr:`model`'s where there is one; else ``bias + sum w (miss - bias) / (sum w + 1)``
+        with Gaussian weights ``w`` of width ``radius`` (nothing nearby gives the pooled ``bias``).
         """
+        if self.model is not None:
+            flat = z.reshape(-1, z.shape[-1])
+            return self.model(flat).to(z.dtype).reshape(z.shape[:-1])
         bias = self.bias
         if len(self.misses) == 0:
             return torch.full(z.shape[:-1], bias, dtype=z.dtype)

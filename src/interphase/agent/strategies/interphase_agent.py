@@ -23,6 +23,7 @@ records grew by half.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from typing import Any
@@ -44,6 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "stop_below": 0.05, "replicate_above": 0.6, "replicate_after_cycles": 40, "seed": 0,
     "min_full_tests": 2, "below_margin": 0.005, "source_prior_std": 1.5, "failure_radius": 0.2,
     "max_screens": 0, "screen_top": 4, "screen_cpu_seconds": 30.0, "miss_radius": 0.25,
+    "miss_model_after": 5,
 }
 RETENTION = "Capacity retention"
 
@@ -388,8 +390,9 @@ class InterphaseAgent(Strategy):
         """The track record of this agent at the highest fidelity (computed once per fit).
 
         Each launch decision stored the forecast of the objective; each test of the highest-fidelity
-        source shows what came of it. Returns the misses of the tests that ran to the horizon or
-        were stopped below the bound (their neighbours' forecasts are corrected by them, and the
+        source shows what came of it. Returns the misses of the tests that ran to the horizon, were
+        stopped below the bound or failed for a cause of the design (counted as ending at the
+        bound, the least miss a failure can be; their neighbours' forecasts are corrected by them, and the
         spread the model did not foresee widens every forecast: the designs an agent picks are
         those it overrates), the tests' failures, and the misses of full-length tests alone (the
         pooled correction of forecasts from a running test's first cycles).
@@ -414,7 +417,14 @@ class InterphaseAgent(Strategy):
             if run.request_id not in forecasts:
                 continue
             forecast = forecasts[run.request_id]
-            if run.meets_target is not None:
+            failed = run.result.status.value == "failed"
+            if failed and run.result.metadata.get("failure_cause") == "assembly defect":
+                continue  # a fault of one build, not of the design
+            if failed:  # it cannot meet the target: at best it ended at the bound
+                recent = _recent(run.result.observations, objective)
+                observed = lower if recent is None or lower is None else min(recent, lower)
+                full = False
+            elif run.meets_target is not None:
                 observed = view.check.value_at(run.result.observations, objective, index)
                 full = True
             else:  # stopped: only a fall below the bound says what the last cycle would have been
@@ -441,8 +451,30 @@ class InterphaseAgent(Strategy):
             exposure=np.asarray([1.0 if c.result.status.value == "failed" or c.meets_target is not None
                                  else min(1.0, (c.result.cycles_run or 0) / horizon) for c in design_tests]),
             radius=float(self.options["failure_radius"]))
-        self._record = (misses(rows), failures, misses([r for r in rows if r[3]]))
+        record = misses(rows)
+        if len(rows) >= self.options["miss_model_after"]:
+            record = dataclasses.replace(record, model=self._miss_model(record, view.seed))
+        self._record = (record, failures, misses([r for r in rows if r[3]]))
         return self._record
+
+    @staticmethod
+    def _miss_model(record: Misses, seed: int) -> Any:
+        """A GP of the misses on the region's coordinates (BoTorch, a length scale per variable).
+
+        Returns ``n x d -> n`` posterior means; BoTorch's numerical warnings are kept off the run.
+        """
+        from interphase.agent.strategies.gp_qlogei import TrainingData, botorch_on_record, fit_gp
+
+        notes: list[str] = []
+        data = TrainingData(x=record.points, y=record.misses, scored=len(record.misses), key=())
+        with botorch_on_record(notes):
+            gp = fit_gp(data, seed)
+
+        def expected(z: torch.Tensor) -> torch.Tensor:
+            with botorch_on_record(notes), torch.no_grad():
+                return gp.posterior(z.to(torch.float64)).mean.squeeze(-1)
+
+        return expected
 
     def _region(self, view: CampaignView) -> TargetRegion:
         return TargetRegion.of(view.design_space, view.target)
