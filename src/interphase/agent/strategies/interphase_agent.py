@@ -368,9 +368,10 @@ class InterphaseAgent(Strategy):
                                                        n_samples=self.options["n_samples"])
             column = 0
         p_fail, _ = self.surrogate.feasibility(designs, source=view.highest_fidelity, protocol=view.protocol)
-        p_fail = torch.maximum(p_fail, self._local_failure(view, designs))
-        misses = self._track(view)[0]
-        bias = misses.local_bias(torch.as_tensor(self._region(view).to_region(designs))).to(torch.float32)
+        misses, failures, _ = self._track(view)
+        z = torch.as_tensor(self._region(view).to_region(designs))  # once for both corrections
+        p_fail = torch.maximum(p_fail, failures.local_rate(z).to(torch.float32))
+        bias = misses.local_bias(z).to(torch.float32)
         extra = misses.extra_std
         mean, epistemic = prediction.mean[:, 0, column] + bias, prediction.epistemic_std[:, 0, column]
         aleatoric = prediction.aleatoric_std[:, 0, column]
