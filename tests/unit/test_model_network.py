@@ -14,7 +14,6 @@ plus conductivity at three temperatures, failures that grow likely with x0 and t
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
@@ -337,7 +336,6 @@ class Trained:
     train: Toy
     held_out: Toy
     losses: list[float]
-    seconds: float
 
 
 @pytest.fixture(scope="module")
@@ -354,7 +352,6 @@ def trained() -> Iterator[Trained]:
         schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=1e-2, total_steps=steps,
                                                        pct_start=0.2)
         draws, losses = generator(0), []
-        start = time.perf_counter()
         for _ in range(steps):
             loss, _ = net.loss(train.batch, generator=draws)
             optimiser.zero_grad()
@@ -362,9 +359,8 @@ def trained() -> Iterator[Trained]:
             optimiser.step()
             schedule.step()
             losses.append(float(loss.detach()))
-        seconds = time.perf_counter() - start
         net.eval()
-        yield Trained(net, train, held_out, losses, seconds)
+        yield Trained(net, train, held_out, losses)
     finally:
         torch.set_num_threads(threads)
 
@@ -375,7 +371,7 @@ def spread_rmse(truth: Tensor) -> Tensor:
 
 
 def test_training_lowers_the_loss(trained: Trained) -> None:
-    assert trained.seconds < 15.0
+    # Fit time is a benchmark figure (benchmarks/model_quality.py), not a unit-test bound.
     first, last = trained.losses[0], sum(trained.losses[-20:]) / 20
     assert last < first - 0.75 * abs(first), (first, last)
 
