@@ -29,7 +29,7 @@ Usage:
     python benchmarks/model_quality.py [--db benchmarks/data/sei-life-model.db] [--folds 5]
         [--run-folds 5] [--members 5] [--epochs 150] [--sizes 0.25,0.5,1.0] [--size-members 5]
         [--size-repeats 3] [--size-steps-factor 2] [--size-calibration 0.15] [--size-only]
-        [--out DIR]
+        [--net JSON] [--out DIR]
 
 Writes ``model_quality.json`` and PNGs (``model_quality_reliability.png``,
 ``model_quality_early.png``, ``model_quality_data_size.png``, ``model_quality_trajectories.png``)
@@ -52,6 +52,7 @@ import torch
 from rich.progress import Progress
 
 from interphase.models import evaluation, plots
+from interphase.models.config import NetConfig
 from interphase.models.dataset import TrajectoryDataset
 from interphase.models.ensemble import EnsembleConfig
 from interphase.models.surrogate import Surrogate
@@ -164,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="share of each size's designs that calibrates its ensemble (0: raw std)")
     parser.add_argument("--size-only", action="store_true",
                         help="only (re)run the data-size curve on fold 0 and update the JSON and its plot")
+    parser.add_argument("--net", default="{}",
+                        help="NetConfig fields as JSON, e.g. '{\"prior_scale\": 1.0}'")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
@@ -174,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     began = time.monotonic()
     dataset = TrajectoryDataset.from_store(store, world.design_space, observables=OBSERVABLES)
     lab_only = TrajectoryDataset.from_store(store, world.design_space, observables=OBSERVABLES, sources=[LAB])
-    config = EnsembleConfig(members=args.members, seed=args.seed, train=TrainConfig(epochs=args.epochs))
+    config = EnsembleConfig(members=args.members, seed=args.seed, net=NetConfig(**json.loads(args.net)),
+                            train=TrainConfig(epochs=args.epochs))
     folds = dataset.folds(args.folds, args.seed, stratify=strata(dataset))[: args.run_folds or args.folds]
     report: dict[str, Any] = {
         "world": args.world, "records": len(dataset), "sources": dataset.source_names,

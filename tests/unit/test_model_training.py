@@ -6,14 +6,16 @@ The network is trained on the toy world of ``test_model_network`` (24 cycles, tw
 from __future__ import annotations
 
 import copy
+import math
 
 import pytest
 import torch
 from tests.unit.test_model_network import CYCLES, LAB, RETENTION, SIM, build_net, toy_world
+from torch import Tensor
 
 from interphase.models.dynamics import interpolation_matrix, knot_count, window_means
 from interphase.models.ensemble import DeepEnsemble, EnsembleConfig
-from interphase.models.training import TrainConfig, fit_members
+from interphase.models.training import TrainConfig, fit_members, step_size_factor
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -48,12 +50,16 @@ def test_members_train_together_exactly_as_apart() -> None:
         assert together[k] == pytest.approx(alone[0], rel=1e-4)
 
 
-def test_a_member_with_zero_weight_on_a_record_ignores_it() -> None:
-    toy = toy_world(16, seed=6)
-    torch.manual_seed(1)
+def _twins(world_seed: int, init_seed: int) -> tuple[object, torch.nn.Module, torch.nn.Module, Tensor]:
+    """A 16-record toy world, one small network and its copy, and weights of 1 on every record."""
+    toy = toy_world(16, seed=world_seed)
+    torch.manual_seed(init_seed)
     net = build_net(toy.batch, hidden=8, depth=1)
-    twin = copy.deepcopy(net)
-    weights = torch.ones(1, len(toy.batch))
+    return toy, net, copy.deepcopy(net), torch.ones(1, len(toy.batch))
+
+
+def test_a_member_with_zero_weight_on_a_record_ignores_it() -> None:
+    toy, net, twin, weights = _twins(6, 1)
     weights[0, 0] = 0.0
     changed = copy.deepcopy(toy.batch)
     changed.y[0] = changed.y[0] + 5.0  # junk in the record the member does not weigh
@@ -101,3 +107,26 @@ def test_predicting_some_cycles_matches_the_whole_trajectory() -> None:
     torch.testing.assert_close(some.mean, whole.mean[:, cycles - 1], rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(some.epistemic_std, whole.epistemic_std[:, cycles - 1], rtol=1e-4, atol=1e-6)
     assert (some.mean[..., RETENTION] <= 1.0).all()
+
+
+def test_the_step_size_holds_then_falls_on_a_cosine_to_its_final_share() -> None:
+    config = TrainConfig(learning_rate=1e-2, anneal_share=0.5, final_lr_share=0.1)
+    factors = [step_size_factor(step, 11, config) for step in range(11)]
+    assert factors[:6] == [1.0] * 6  # the first half of the steps: the full step size
+    assert factors[-1] == pytest.approx(0.1)
+    assert factors[7] == pytest.approx(0.1 + 0.9 * 0.5 * (1.0 + math.cos(0.4 * math.pi)))  # 2 of 5 down
+    assert all(a >= b for a, b in zip(factors, factors[1:], strict=False))
+    assert step_size_factor(10, 11, config.model_copy(update={"anneal_share": 0.0})) == 1.0
+
+
+def test_a_fit_takes_its_last_steps_at_the_annealed_step_size() -> None:
+    # Full-batch steps: annealed over both steps to a millionth, the second step barely moves
+    # the weights, so two epochs end where one epoch at the full step size does.
+    toy, one, two, weights = _twins(8, 2)
+    fit_members([one], toy.batch, weights, TrainConfig(batch_size=16, anneal_share=0.0), epochs=1, seed=3)
+    fit_members([two], toy.batch, weights, TrainConfig(batch_size=16, anneal_share=1.0, final_lr_share=1e-6),
+                epochs=2, seed=3)
+    with torch.no_grad():
+        pairs = zip(one.parameters(), two.parameters(), strict=True)
+        moved = max(float((a - b).abs().max()) for a, b in pairs)
+    assert moved < 1e-5, moved

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Sequence
 
 import torch
@@ -27,6 +28,12 @@ class TrainConfig(BaseModel):
         grad_clip: Largest gradient norm.
         min_steps: Fewest optimiser steps of a fit from scratch: a small data set gets more
             epochs, so that models fitted on less data are not simply less trained (0: none).
+        anneal_share: Share of a fit's last steps over which the step size falls, on a
+            cosine, from ``learning_rate`` to ``learning_rate * final_lr_share`` (0: constant).
+            At a constant step size the weights end wherever minibatch and latent noise last
+            pushed them, so members disagree by optimiser noise, which grows with the number
+            of minibatches (the data), and reads as epistemic uncertainty that rises with data.
+        final_lr_share: Step size at the last step, as a share of ``learning_rate``.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -39,12 +46,29 @@ class TrainConfig(BaseModel):
     n_samples: int = Field(default=1, ge=1, le=64)
     grad_clip: float = Field(default=10.0, gt=0.0)
     min_steps: int = Field(default=0, ge=0, le=10_000_000)
+    anneal_share: float = Field(default=0.3, ge=0.0, le=1.0)
+    final_lr_share: float = Field(default=0.05, gt=0.0, le=1.0)
 
 
 def steps_for(n_records: int, config: TrainConfig, epochs: int) -> int:
     """Optimiser steps of ``epochs`` passes over ``n_records`` records."""
     per_epoch = max(1, -(-n_records // config.batch_size))
     return per_epoch * epochs
+
+
+def step_size_factor(step: int, total: int, config: TrainConfig) -> float:
+    """Multiplier of ``config.learning_rate`` at optimiser step ``step`` (0-based) of ``total``.
+
+    1.0 until the last ``ceil(anneal_share * total)`` steps, over which it falls on a cosine
+    to ``final_lr_share`` at the last step.
+    """
+    annealed = math.ceil(config.anneal_share * total)
+    start = total - annealed
+    if annealed <= 1 or step <= start:
+        return 1.0
+    progress = min(1.0, (step - start) / (annealed - 1))
+    low = config.final_lr_share
+    return low + (1.0 - low) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def epochs_for(n_records: int, config: TrainConfig) -> int:
@@ -75,7 +99,9 @@ def fit_members(members: Sequence[torch.nn.Module], batch: TrajectoryBatch, weig
     ``k`` weighs record ``i`` by ``weights[k, i]`` (a bootstrap count), so a member trains on
     its bootstrap sample in expectation. Latent noise is common to the members (the members
     differ in their initial weights and their data). Adam is elementwise, and gradients are
-    clipped per member, so the members train exactly as they would apart.
+    clipped per member, so the members train exactly as they would apart. The step size
+    holds at ``config.learning_rate`` and falls over the last ``config.anneal_share`` of the
+    steps (:func:`step_size_factor`), for warm refits too.
 
     Args:
         members: ``K`` networks of one architecture (each an ``InterphaseNet``).
@@ -102,6 +128,7 @@ def fit_members(members: Sequence[torch.nn.Module], batch: TrajectoryBatch, weig
                                   weight_decay=config.weight_decay)
     rows = torch.nonzero(weights.sum(dim=0) > 0).squeeze(-1)
     n_members = len(members)
+    total_steps = epochs * max(1, -(-len(rows) // config.batch_size))
 
     def member_terms(member_params: dict[str, Tensor], member_buffers: dict[str, Tensor],
                      part: TrajectoryBatch) -> Tensor:
@@ -125,6 +152,8 @@ def fit_members(members: Sequence[torch.nn.Module], batch: TrajectoryBatch, weig
             optimiser.zero_grad()
             loss.backward()
             _clip_per_member(list(params.values()), config.grad_clip)
+            for group in optimiser.param_groups:
+                group["lr"] = config.learning_rate * step_size_factor(done, total_steps, config)
             optimiser.step()
             sums += member_sums.detach()
             counts += member_counts
