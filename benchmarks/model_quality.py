@@ -27,8 +27,8 @@ plain 20 % holdout; its figures are reported too.
 
 Usage:
     python benchmarks/model_quality.py [--db benchmarks/data/sei-life-model.db] [--folds 5]
-        [--run-folds 5] [--members 5] [--epochs 150] [--sizes 0.25,0.5,1.0] [--size-members 5]
-        [--size-repeats 3] [--size-steps-factor 2] [--size-calibration 0.15] [--size-only]
+        [--run-folds 5] [--members 5] [--epochs 150] [--sizes 0.1,0.25,0.5,1.0] [--size-members 5]
+        [--size-repeats 3] [--size-steps-factor 1] [--size-calibration 0.15] [--size-only]
         [--net JSON] [--out DIR]
 
 Writes ``model_quality.json`` and PNGs (``model_quality_reliability.png``,
@@ -156,10 +156,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-folds", type=int, default=None, help="fit only the first N folds")
     parser.add_argument("--members", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=150)
-    parser.add_argument("--sizes", default="0.25,0.5,1.0")
+    parser.add_argument("--sizes", default="0.1,0.25,0.5,1.0")
     parser.add_argument("--size-members", type=int, default=5)
     parser.add_argument("--size-repeats", type=int, default=3)
-    parser.add_argument("--size-steps-factor", type=float, default=2.0,
+    parser.add_argument("--size-steps-factor", type=float, default=1.0,
                         help="optimiser steps of each size-curve fit, as a multiple of the whole set's")
     parser.add_argument("--size-calibration", type=float, default=0.15,
                         help="share of each size's designs that calibrates its ensemble (0: raw std)")
