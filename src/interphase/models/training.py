@@ -128,7 +128,7 @@ def fit_members(members: Sequence[torch.nn.Module], batch: TrajectoryBatch, weig
                                   weight_decay=config.weight_decay)
     rows = torch.nonzero(weights.sum(dim=0) > 0).squeeze(-1)
     n_members = len(members)
-    total_steps = epochs * max(1, -(-len(rows) // config.batch_size))
+    total_steps = steps_for(len(rows), config, epochs)
 
     def member_terms(member_params: dict[str, Tensor], member_buffers: dict[str, Tensor],
                      part: TrajectoryBatch) -> Tensor:
