@@ -56,6 +56,28 @@ class BenchJob:
         return f"{Path(self.world).stem}-{self.strategy}-s{self.seed}"
 
 
+def code_version() -> str:
+    """The git commit of the interphase source that runs (``+dirty`` with uncommitted changes).
+
+    Each benchmark row carries it, so that rows measured with an older agent or model can be
+    told apart from current ones when the figures accumulate across sessions. Outside a git
+    checkout it is the installed package's version.
+    """
+    import subprocess
+
+    import interphase
+
+    here = Path(interphase.__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=here, capture_output=True,
+                                text=True, check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], cwd=here, capture_output=True,
+                               text=True, check=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return f"interphase {interphase.__version__}"
+    return commit + ("+dirty" if dirty else "")
+
+
 def run_job(job: BenchJob) -> dict[str, Any]:
     """Run (or resume, or read back) one campaign; return its figures."""
     import os
@@ -88,7 +110,8 @@ def figures(store: Any, job: BenchJob, outcome: Any, wall_seconds: float) -> dic
     finished = [d for d in decisions if d.chosen.get("kind") == "finished"]
     curve = best_objective_curve(store, job.campaign)
     thinking = [float(d.chosen["decide_seconds"]) for d in launches if "decide_seconds" in d.chosen]
-    return {"strategy": job.strategy, "seed": job.seed, "campaign": job.campaign, "status": outcome.status,
+    return {"strategy": job.strategy, "seed": job.seed, "campaign": job.campaign, "code": code_version(),
+            "status": outcome.status,
             "verified": outcome.discovery_h is not None, "discovery_h": outcome.discovery_h,
             "end_h": outcome.clock_h, "runs": outcome.runs, "by_source": outcome.by_source,
             "lab_hours": outcome.spent["lab_hours"], "cpu_hours": outcome.spent["cpu_hours"],
