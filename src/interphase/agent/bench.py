@@ -165,6 +165,25 @@ def run_jobs(jobs: Sequence[BenchJob], workers: int,
     return results
 
 
+def quantile(values: np.ndarray, q: float) -> float:
+    """The ``q`` quantile (linear between order statistics) of values that may be infinite.
+
+    NumPy's interpolation subtracts neighbours and gives NaN between two infinities; here a
+    quantile that reaches an infinite neighbour is infinite. NaN for no values.
+    """
+    ordered = np.sort(np.asarray(values, dtype=float))
+    if not len(ordered):
+        return math.nan
+    position = q * (len(ordered) - 1)
+    low, high = math.floor(position), math.ceil(position)
+    weight = position - low
+    if weight == 0.0:
+        return float(ordered[low])
+    if math.isinf(ordered[high]) or math.isinf(ordered[low]):
+        return float(ordered[high]) if math.isinf(ordered[high]) else float(ordered[low])
+    return float(ordered[low] + weight * (ordered[high] - ordered[low]))
+
+
 def summarise(rows: Sequence[dict[str, Any]], reference: str = "interphase") -> dict[str, Any]:
     """Per strategy: median and IQR of discovery time, seeds verified, and the acceleration.
 
@@ -179,9 +198,7 @@ def summarise(rows: Sequence[dict[str, Any]], reference: str = "interphase") -> 
     for strategy, runs in sorted(by.items()):
         times = np.array([r["discovery_h"] if r["verified"] else math.inf for r in runs], dtype=float)
         finite = times[np.isfinite(times)]
-        median = float(np.median(times)) if len(times) else math.nan
-        q25, q75 = ((float(np.quantile(times, 0.25)), float(np.quantile(times, 0.75))) if len(times)
-                    else (math.nan, math.nan))
+        median, q25, q75 = (quantile(times, q) for q in (0.5, 0.25, 0.75))
         out[strategy] = {"seeds": len(runs), "verified": int(len(finite)), "median_h": median, "q25_h": q25,
                          "q75_h": q75, "mean_lab_hours": float(np.mean([r["lab_hours"] for r in runs])),
                          "mean_cpu_hours": float(np.mean([r["cpu_hours"] for r in runs])),

@@ -1,0 +1,57 @@
+"""The discovery benchmark's summary over seeds and the code stamp on each row."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pytest
+
+from interphase.agent.bench import code_version, quantile, summarise, summary_lines
+
+
+def row(strategy: str, seed: int, hours: float | None) -> dict[str, object]:
+    return {"strategy": strategy, "seed": seed, "verified": hours is not None, "discovery_h": hours,
+            "lab_hours": 100.0 * seed, "cpu_hours": 0.5, "wall_seconds": 60.0, "runs": 10 + seed,
+            "decide_seconds": {"median": 1.0, "p90": 2.0, "max": 3.0 + seed}}
+
+
+def test_medians_count_unverified_seeds_as_never_finding_a_design() -> None:
+    rows = [row("trial-and-error", s, h) for s, h in enumerate([3000.0, 9000.0, None, 6000.0])]
+    rows += [row("interphase", s, h) for s, h in enumerate([500.0, 700.0, 600.0, None])]
+    summary = summarise(rows)
+    baseline, ours = summary["trial-and-error"], summary["interphase"]
+    assert (baseline["seeds"], baseline["verified"]) == (4, 3)
+    assert baseline["median_h"] == pytest.approx(7500.0)  # median of 3000, 6000, 9000, inf
+    assert ours["median_h"] == pytest.approx(650.0)
+    assert baseline["acceleration"] == pytest.approx(7500.0 / 650.0)
+    assert "acceleration" not in ours
+    assert baseline["max_decide_seconds"] == pytest.approx(6.0)
+    assert math.isinf(baseline["q75_h"])
+    lines = summary_lines(summary)
+    assert any(line.startswith("trial-and-error: median discovery 7500 h") and "11.5x faster" in line
+               for line in lines)
+
+
+def test_a_median_is_infinite_when_fewer_than_half_the_seeds_verified() -> None:
+    summary = summarise([row("gp-qlogei", s, h) for s, h in enumerate([None, None, 800.0])])
+    assert math.isinf(summary["gp-qlogei"]["median_h"])
+
+
+def test_each_row_names_the_commit_that_produced_it() -> None:
+    stamp = code_version()
+    assert re.fullmatch(r"[0-9a-f]{12}(\+dirty)?|interphase .+", stamp)
+
+
+@pytest.mark.parametrize(("values", "q", "expected"), [
+    ([1.0, 2.0, 3.0, 4.0], 0.25, 1.75),
+    ([1.0, 2.0, 3.0, 4.0], 0.5, 2.5),
+    ([1.0, math.inf, math.inf], 0.75, math.inf),
+    ([1.0, 2.0, math.inf], 0.5, 2.0),
+    ([1.0, 2.0, math.inf, math.inf], 0.5, math.inf),
+])
+def test_quantiles_interpolate_and_reach_infinity_without_nan(values: list[float], q: float,
+                                                              expected: float) -> None:
+    assert quantile(np.array(values), q) == pytest.approx(expected)
+    assert math.isnan(quantile(np.array([]), 0.5))
