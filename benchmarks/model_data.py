@@ -182,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.write_snapshot:
         written = export_parquet(store, snapshot_dir(world), campaign=campaign_name(world))
         size = sum(p.stat().st_size for p in written)
-        print(f"snapshot: {len(written)} files, {size / 1e6:.1f} MB in {snapshot_dir(world).relative_to(ROOT)}")
+        where = snapshot_dir(world).relative_to(ROOT)
+        print(f"snapshot: {len(written)} files, {size / 1e6:.1f} MB in {where}")
     store.close()
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "model_data.json").write_text(json.dumps(report, indent=1))
