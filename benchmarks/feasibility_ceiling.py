@@ -7,6 +7,10 @@ fast charging), their in-sample AUC (an optimistic ceiling), and the AUC a perfe
 the design-driven failures would get when the random assembly defects fall among the passes.
 A second ceiling also counts the emulator's "cell failure" (its solver could not finish a
 cycle of the hidden cell) as unforeseeable: only plating shorts have a physical precursor.
+Last, how well the simulators' own precursor ranks the shorts: the plating thickness that
+``pybamm-dfn`` reports at the lab's designs (its peak per cycle; the maximum and the mean over
+the horizon), against the coldness of the chamber alone, on shorts against passes. A model
+that forecast the DFN's plating perfectly could rank the shorts no better than that.
 
 Usage:
     python benchmarks/feasibility_ceiling.py [--db benchmarks/data/sei-life-model.db]
@@ -32,6 +36,9 @@ ROOT = Path(__file__).resolve().parents[1]
 LAB = "lab-cell"
 DEFECT = "assembly defect"
 SOLVER = "cell failure"
+SHORT = "short circuit"
+PRECURSOR_SOURCE = "pybamm-dfn"
+PRECURSOR = "Lithium plating thickness [m]"
 FEATURES = {
     "temperature": lambda d: [d["Ambient temperature [K]"]],
     "1/T and charge rate": lambda d: [1000.0 / d["Ambient temperature [K]"], d["Charge C-rate"]],
@@ -53,6 +60,18 @@ def loo_scores(x: np.ndarray, failed: np.ndarray) -> np.ndarray:
     return scores
 
 
+def simulated_precursor(store: Store, design_ids: list[str]) -> np.ndarray:
+    """``N x 2``: the maximum and mean over cycles of the DFN's plating at each design (NaN: none)."""
+    runs = {r.design_id: r.result for r in store.list_results(source=PRECURSOR_SOURCE)}
+    out = np.full((len(design_ids), 2), np.nan)
+    for i, design_id in enumerate(design_ids):
+        result = runs.get(design_id)
+        values = [o.value for o in result.observations if o.observable == PRECURSOR] if result else []
+        if values:
+            out[i] = (max(values), float(np.mean(values)))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -65,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = np.array([r.result.status.value == "failed" for r in results])
     causes = [r.result.metadata.get("failure_cause") for r in results]
     driven = np.array([c != DEFECT for c in causes])
+    precursor = simulated_precursor(store, [r.design_id for r in results])
     store.close()
     n_fail, n_defect = int(failed.sum()), int(sum(c == DEFECT for c in causes))
     n_random = n_defect + int(sum(c == SOLVER for c in causes))
@@ -88,6 +108,18 @@ def main(argv: list[str] | None = None) -> int:
         report["feature_sets"][name] = entry
         print(f"{name}: leave-one-out AUC {entry['loo_auc']:.3f} (design-driven failures "
               f"{entry['loo_auc_design_driven']:.3f}), in-sample {entry['in_sample_auc']:.3f}")
+    short = np.array([c == SHORT for c in causes])
+    pairs = (short | ~failed) & ~np.isnan(precursor[:, 0])
+    if short[pairs].any() and (~short[pairs]).any():
+        coldness = -np.array([d["Ambient temperature [K]"] for d in designs])
+        entry = {"cells": int(pairs.sum()), "shorts": int(short[pairs].sum()),
+                 "max_plating_auc": float(roc_auc_score(short[pairs], precursor[pairs, 0])),
+                 "mean_plating_auc": float(roc_auc_score(short[pairs], precursor[pairs, 1])),
+                 "coldness_auc": float(roc_auc_score(short[pairs], coldness[pairs]))}
+        report["simulated_precursor"] = entry
+        print(f"{PRECURSOR_SOURCE} plating at the lab's designs, shorts against passes "
+              f"({entry['shorts']} of {entry['cells']}): AUC {entry['max_plating_auc']:.3f} (peak), "
+              f"{entry['mean_plating_auc']:.3f} (mean); coldness alone {entry['coldness_auc']:.3f}")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "feasibility_ceiling.json").write_text(json.dumps(report, indent=1))
     return 0
