@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+from interphase.agent import bench
 from interphase.agent.bench import code_version, quantile, summarise, summary_lines
 
 
@@ -55,3 +59,25 @@ def test_quantiles_interpolate_and_reach_infinity_without_nan(values: list[float
                                                               expected: float) -> None:
     assert quantile(np.array(values), q) == pytest.approx(expected)
     assert math.isnan(quantile(np.array([]), 0.5))
+
+
+def test_harnesses_sharing_a_ledger_keep_each_others_rows(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    ledger = tmp_path / "discovery-sei-life.json"
+    ledger.write_text(json.dumps({"runs": [row("trial-and-error", 0, 2926.0)]}))
+
+    def other_harness_then_ours(jobs: list[bench.BenchJob], workers: int, on_result: Any) -> list[dict]:
+        # Another process appends its row while this one runs its campaign.
+        shared = json.loads(ledger.read_text())
+        ledger.write_text(json.dumps({"runs": [*shared["runs"], row("interphase", 0, 700.0)]}))
+        assert [(job.strategy, job.seed) for job in jobs] == [("gp-qlogei", 0)]
+        on_result(row("gp-qlogei", 0, 1601.0))
+        return []
+
+    monkeypatch.setattr(bench, "run_jobs", other_harness_then_ours)
+    report = bench.run_benchmark("sei-life", seeds=1, strategies=["trial-and-error", "gp-qlogei"],
+                                 db=tmp_path / "store.db", json_path=ledger)
+    kept = {(r["strategy"], r["seed"]) for r in json.loads(ledger.read_text())["runs"]}
+    assert kept == {("trial-and-error", 0), ("interphase", 0), ("gp-qlogei", 0)}
+    assert report["summary"]["gp-qlogei"]["acceleration"] == pytest.approx(1601.0 / 700.0)
+    assert not list(tmp_path.glob("*.partial"))

@@ -13,7 +13,8 @@ from __future__ import annotations
 import math
 import multiprocessing
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -220,6 +221,10 @@ def run_benchmark(world: str, *, seeds: int, strategies: Sequence[str] = STRATEG
                   on_result: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Run every (strategy, seed) not yet in ``json_path``, appending each as it finishes.
 
+    Several harnesses may share one ``json_path`` (e.g. the baselines in one process and
+    interphase in another, each with its own store): every append re-reads the file under an
+    exclusive lock and adds its row to what is there, so none drops another's rows.
+
     Args:
         world: World name or YAML path.
         seeds: Seeds per strategy.
@@ -239,29 +244,55 @@ def run_benchmark(world: str, *, seeds: int, strategies: Sequence[str] = STRATEG
 
     settings = {**DEFAULT_SETTINGS, **(settings or {})}
     name = Path(world).stem
-    rows = {(r["strategy"], r["seed"]): r for r in json.loads(json_path.read_text()).get("runs", [])} \
-        if json_path.exists() else {}
+    rows = read_rows(json_path)
     jobs = [BenchJob(world=world, strategy=s, seed=seed, db=str(db), budget_lab_hours=budget_lab_hours,
                      agent=settings.get(s, {}))
             for seed in range(first_seed, first_seed + seeds) for s in strategies
             if (s, seed) not in rows]
 
-    def write() -> dict[str, Any]:
-        ordered = sorted(rows.values(), key=lambda r: (r["strategy"], r["seed"]))
-        report = {"world": name, "budget_lab_hours": budget_lab_hours,
-                  "summary": plain_json(summarise(ordered)), "runs": plain_json(ordered)}
+    def write(new: dict[str, Any] | None = None) -> dict[str, Any]:
         json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(report, indent=1))
+        with _locked(json_path.with_name(json_path.name + ".lock")):
+            rows.update(read_rows(json_path))
+            if new is not None:
+                rows[(new["strategy"], new["seed"])] = new
+            ordered = sorted(rows.values(), key=lambda r: (r["strategy"], r["seed"]))
+            report = {"world": name, "budget_lab_hours": budget_lab_hours,
+                      "summary": plain_json(summarise(ordered)), "runs": plain_json(ordered)}
+            partial = json_path.with_name(json_path.name + ".partial")
+            partial.write_text(json.dumps(report, indent=1))
+            partial.replace(json_path)
         return report
 
     def keep(row: dict[str, Any]) -> None:
-        rows[(row["strategy"], row["seed"])] = row
-        write()
+        write(row)
         if on_result is not None:
             on_result(row)
 
     run_jobs(jobs, workers, on_result=keep)
     return write()
+
+
+def read_rows(json_path: Path) -> dict[tuple[str, int], dict[str, Any]]:
+    """The rows of a benchmark JSON by ``(strategy, seed)``; empty when there is no file yet."""
+    import json
+
+    if not json_path.exists():
+        return {}
+    return {(r["strategy"], r["seed"]): r for r in json.loads(json_path.read_text()).get("runs", [])}
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock on ``path`` (created if missing) while the block runs."""
+    import fcntl
+
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def summary_lines(summary: dict[str, Any]) -> list[str]:
