@@ -78,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", default=str(ROOT / "benchmarks" / "data" / "sei-life-model.db"))
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args(argv)
+    if "://" not in args.db and not Path(args.db).exists():
+        parser.error(f"--db: {args.db} does not exist; 'python benchmarks/model_data.py' makes it "
+                     "(from the committed snapshot in about 40 s)")
     store = Store(f"sqlite:///{args.db}")
     results = store.list_results(source=LAB)
     designs = [store.get_design(r.design_id).design.values for r in results]

@@ -173,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     world = load_world(args.world)
+    if "://" not in args.db and not Path(args.db).exists():
+        parser.error(f"--db: {args.db} does not exist; 'python benchmarks/model_data.py' makes it "
+                     "(from the committed snapshot in about 40 s)")
     store = Store(f"sqlite:///{args.db}" if "://" not in args.db else args.db)
     began = time.monotonic()
     dataset = TrajectoryDataset.from_store(store, world.design_space, observables=OBSERVABLES)
