@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
                            db=args.db or DATA_DIR / f"discovery-{world}.db", json_path=json_path,
                            settings=settings, on_result=show)
     discovery_figure(report["runs"], args.out / f"discovery-{world}.png", world)
-    print("\n".join(summary_lines(report["summary"])))
+    print("\n".join(summary_lines(report["summary"], report.get("floor_h"))))
     return 0
 
 

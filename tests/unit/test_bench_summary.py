@@ -81,3 +81,33 @@ def test_harnesses_sharing_a_ledger_keep_each_others_rows(tmp_path: Path,
     assert kept == {("trial-and-error", 0), ("interphase", 0), ("gp-qlogei", 0)}
     assert report["summary"]["gp-qlogei"]["acceleration"] == pytest.approx(1601.0 / 700.0)
     assert not list(tmp_path.glob("*.partial"))
+
+
+def test_the_floor_is_the_shortest_full_length_test_of_the_target_region() -> None:
+    from interphase.agent.plan import resolve
+    from interphase.schema import Design
+    from interphase.schema.run_config import RunConfig
+
+    floor = bench.discovery_floor_h("sei-life", n_designs=256)
+    plan = resolve(RunConfig(name="floor", world="sei-life", strategy="trial-and-error"))
+    lab, protocol = plan.sources["lab-cell"], plan.world.protocol
+    centre = {v.name: (v.lower + v.upper) / 2 for v in plan.world.design_space.variables}
+    fastest = lab.estimate_cost(Design(values={**centre, "Charge C-rate": 2.0, "Discharge C-rate": 2.0}),
+                                protocol).lab_hours
+    slow = lab.estimate_cost(Design(values={**centre, "Charge C-rate": 1.5, "Discharge C-rate": 0.5}),
+                             protocol).lab_hours
+    # Formation (24 h) plus 200 cycles: the fastest corner of the region (charge >= 1.5C) comes
+    # close to the floor, and a slow discharge takes far longer.
+    assert 24.0 + 200 * 1.0 < floor <= fastest * 1.02
+    assert slow > 1.3 * floor
+
+
+def test_each_strategy_is_set_against_the_floor() -> None:
+    rows = [row("trial-and-error", s, h) for s, h in enumerate([3000.0, 9000.0, 6000.0])]
+    rows += [row("interphase", s, 800.0) for s in range(3)]
+    summary = summarise(rows, floor_h=400.0)
+    assert summary["trial-and-error"]["ceiling"] == pytest.approx(15.0)
+    assert summary["interphase"]["ceiling"] == pytest.approx(2.0)
+    lines = summary_lines(summary, floor_h=400.0)
+    assert lines[0].startswith("floor: 400 h")
+    assert any("7.5x faster, 15.0x the floor" in line for line in lines)

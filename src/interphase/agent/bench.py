@@ -185,12 +185,40 @@ def quantile(values: np.ndarray, q: float) -> float:
     return float(ordered[low] + weight * (ordered[high] - ordered[low]))
 
 
-def summarise(rows: Sequence[dict[str, Any]], reference: str = "interphase") -> dict[str, Any]:
+def discovery_floor_h(world: str, n_designs: int = 1024) -> float:
+    """The earliest hour any strategy could verify a design: the shortest full-length test.
+
+    Verification needs a full-length test on the highest-fidelity source, so no campaign can
+    end before the shortest such test of the target's region does, even if its first pick is
+    a hit and its replicates run beside it. BENCHMARKS.md's "ceiling": a strategy's median
+    over this floor is the most any strategy could gain on it.
+
+    Args:
+        world: World name or YAML path (its own target and protocol).
+        n_designs: Sobol designs of the target region searched for the shortest test.
+
+    Returns:
+        Lab hours (formation included) of the shortest planned test among them.
+    """
+    from interphase.agent.plan import resolve
+    from interphase.agent.region import TargetRegion
+
+    plan = resolve(RunConfig(name="discovery-floor", world=world, strategy="trial-and-error"))
+    source = plan.sources[plan.highest_fidelity]
+    region = TargetRegion.of(plan.world.design_space, plan.spec.target)
+    designs = region.from_region(region.sobol(n_designs, seed=0))
+    return min(float(source.estimate_cost(design, plan.world.protocol).lab_hours) for design in designs)
+
+
+def summarise(rows: Sequence[dict[str, Any]], reference: str = "interphase",
+              floor_h: float | None = None) -> dict[str, Any]:
     """Per strategy: median and IQR of discovery time, seeds verified, and the acceleration.
 
     A campaign without a verified design counts as never finding one (an infinite time), so a
     median over seeds is finite only when at least half found one. The acceleration of
-    ``reference`` against each strategy is that strategy's median over the reference's.
+    ``reference`` against each strategy is that strategy's median over the reference's; with
+    ``floor_h`` (:func:`discovery_floor_h`), each strategy's ``ceiling`` is its median over the
+    floor: the acceleration no strategy could exceed against it.
     """
     by: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
@@ -207,6 +235,8 @@ def summarise(rows: Sequence[dict[str, Any]], reference: str = "interphase") -> 
                          "mean_runs": float(np.mean([r["runs"] for r in runs])),
                          "max_decide_seconds": max((r["decide_seconds"]["max"] for r in runs
                                                     if r.get("decide_seconds")), default=None)}
+        if floor_h:
+            out[strategy]["ceiling"] = median / floor_h
     if reference in out:
         ours = out[reference]["median_h"]
         for strategy, entry in out.items():
@@ -238,13 +268,15 @@ def run_benchmark(world: str, *, seeds: int, strategies: Sequence[str] = STRATEG
         on_result: Called with each campaign's figures as it finishes.
 
     Returns:
-        ``{"world", "budget_lab_hours", "summary", "runs"}`` as written to ``json_path``.
+        ``{"world", "budget_lab_hours", "floor_h", "summary", "runs"}`` as written to
+        ``json_path``.
     """
     import json
 
     settings = {**DEFAULT_SETTINGS, **(settings or {})}
     name = Path(world).stem
     rows = read_rows(json_path)
+    floor_h = discovery_floor_h(world)
     jobs = [BenchJob(world=world, strategy=s, seed=seed, db=str(db), budget_lab_hours=budget_lab_hours,
                      agent=settings.get(s, {}))
             for seed in range(first_seed, first_seed + seeds) for s in strategies
@@ -257,8 +289,8 @@ def run_benchmark(world: str, *, seeds: int, strategies: Sequence[str] = STRATEG
             if new is not None:
                 rows[(new["strategy"], new["seed"])] = new
             ordered = sorted(rows.values(), key=lambda r: (r["strategy"], r["seed"]))
-            report = {"world": name, "budget_lab_hours": budget_lab_hours,
-                      "summary": plain_json(summarise(ordered)), "runs": plain_json(ordered)}
+            report = {"world": name, "budget_lab_hours": budget_lab_hours, "floor_h": floor_h,
+                      "summary": plain_json(summarise(ordered, floor_h=floor_h)), "runs": plain_json(ordered)}
             partial = json_path.with_name(json_path.name + ".partial")
             partial.write_text(json.dumps(report, indent=1))
             partial.replace(json_path)
@@ -295,9 +327,14 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def summary_lines(summary: dict[str, Any]) -> list[str]:
-    """One line per strategy: median discovery (IQR), seeds verified, and interphase's acceleration."""
-    lines = []
+def summary_lines(summary: dict[str, Any], floor_h: float | None = None) -> list[str]:
+    """One line per strategy: median discovery (IQR), seeds verified, interphase's acceleration.
+
+    With ``floor_h``, a first line gives the floor and each strategy's line its median over it
+    (its ``ceiling``: the most any strategy could gain on it).
+    """
+    lines = [f"floor: {floor_h:.0f} h, the shortest full-length test of the target region; "
+             f"'Nx the floor' is the most any strategy could gain on a strategy"] if floor_h else []
     for strategy, entry in summary.items():
         median = entry.get("median_h")
         shown = f"{median:.0f} h" if median is not None else "none (fewer than half verified)"
@@ -307,6 +344,8 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
         faster = f", interphase {accel:.1f}x faster" if accel is not None else ""
         slowest = entry.get("max_decide_seconds")
         thinking = f", slowest decision {slowest:.1f} s" if slowest is not None else ""
+        ceiling = entry.get("ceiling")
+        floor = f", {ceiling:.1f}x the floor" if ceiling is not None else ""
         lines.append(f"{strategy}: median discovery {shown}{iqr}, "
-                     f"verified {entry['verified']}/{entry['seeds']}{faster}{thinking}")
+                     f"verified {entry['verified']}/{entry['seeds']}{faster}{floor}{thinking}")
     return lines

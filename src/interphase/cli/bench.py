@@ -45,6 +45,6 @@ def bench_command(
                                                             + (f"verified at {row['discovery_h']:.0f} h"
                                                                if row["verified"] else row["status"])))
     png = discovery_figure(report["runs"], out / f"discovery-{name}.png", name)
-    for line in summary_lines(report["summary"]):
+    for line in summary_lines(report["summary"], report.get("floor_h")):
         print_line(line)
     print_line(f"wrote {out / f'discovery-{name}.json'} and {png}", style="green")
