@@ -36,5 +36,6 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 
-clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache benchmarks/results
+clean:  # keeps the committed discovery ledger (benchmarks/results/discovery-*.json)
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache
+	find benchmarks/results -type f ! -name 'discovery-*.json' -delete 2>/dev/null || true
