@@ -111,3 +111,19 @@ def test_each_strategy_is_set_against_the_floor() -> None:
     lines = summary_lines(summary, floor_h=400.0)
     assert lines[0].startswith("floor: 400 h")
     assert any("7.5x faster, 15.0x the floor" in line for line in lines)
+
+
+def test_launch_forecasts_are_pooled_over_seeds() -> None:
+    first = {**row("interphase", 0, 900.0), "launch_calibration": {
+        "pairs": [[0.0, 0.9, False], [0.0, 0.9, False], [400.0, 0.5, True]],
+        "first_round": {"tests": 2, "mean_p_meet": 0.9, "hit_rate": 0.0}}}
+    second = {**row("interphase", 1, 700.0), "launch_calibration": {
+        "pairs": [[0.0, 0.6, True]], "first_round": {"tests": 1, "mean_p_meet": 0.6, "hit_rate": 1.0}}}
+    launches = summarise([first, second, row("interphase", 2, 800.0)])["interphase"]["launches"]
+    assert launches["tests"] == 4
+    assert launches["mean_p_meet"] == pytest.approx((0.9 + 0.9 + 0.5 + 0.6) / 4)
+    assert launches["hit_rate"] == pytest.approx(0.5)
+    assert launches["first_round_mean_p_meet"] == pytest.approx(0.8)
+    assert launches["first_round_hit_rate"] == pytest.approx(1 / 3)
+    line = summary_lines(summarise([first, second]))[0]
+    assert "4 lab launches at mean P(meet) 0.72 hit 0.50 (first round 0.80 vs 0.33)" in line

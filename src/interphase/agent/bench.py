@@ -119,7 +119,56 @@ def figures(store: Any, job: BenchJob, outcome: Any, wall_seconds: float) -> dic
             "decisions": len(launches), "wall_seconds": finished[-1].chosen["spent"]["wall_seconds"]
             if finished else wall_seconds, "verified_design": outcome.verified_design, "curve": curve,
             "decide_seconds": {"median": float(np.median(thinking)), "p90": float(np.quantile(thinking, 0.9)),
-                               "max": max(thinking)} if thinking else None}
+                               "max": max(thinking)} if thinking else None,
+            "launch_calibration": launch_calibration(store, job.campaign)}
+
+
+def launch_calibration(store: Any, campaign: str) -> dict[str, Any] | None:
+    """How well a strategy's P(meet) at launch foretold its highest-fidelity tests.
+
+    Each launched test on the highest-fidelity source whose decision recorded a ``p_meet`` is
+    paired with its outcome: a hit when it ran to the horizon and met the target; a miss when
+    it fell short, was stopped (the strategy judged it a miss) or failed for a cause of the
+    design. Assembly defects and tests without a result yet are left out; so are replicates,
+    which the verification rule launches, not the strategy. The first round (launches at the
+    first launch's hour) is kept apart: it shows how the strategy forecasts the lab before it
+    has seen a cell.
+
+    Returns:
+        ``{"tests", "mean_p_meet", "hit_rate", "brier", "first_round": {...}, "pairs":
+        [(clock_h, p_meet, hit)]}``, or None when no launch recorded a ``p_meet``.
+    """
+    fidelity = {s.spec.name: s.spec.fidelity for s in store.list_sources()}
+    outcomes = {stored.request_id: stored.result for stored in store.list_results(campaign=campaign)}
+    pairs: list[tuple[float, float, bool]] = []
+    launches = [d.chosen for d in store.list_decisions(campaign) if d.chosen.get("kind") == "launch"]
+    used = {run["source"] for chosen in launches for run in chosen.get("runs", [])}
+    if not used:
+        return None
+    highest = max(used, key=lambda name: (fidelity.get(name, 0), name))
+    for chosen in launches:
+        for run in chosen.get("runs", []):
+            p_meet = next((float(entry["p_meet"]) for entry in (run.get("predicted") or {}).values()
+                           if isinstance(entry, dict) and entry.get("p_meet") is not None), None)
+            result = outcomes.get(run.get("request_id"))
+            if run["source"] != highest or p_meet is None or result is None:
+                continue
+            if result.metadata.get("failure_cause") == "assembly defect":
+                continue
+            hit = result.status.value == "succeeded" and bool(result.metadata.get("meets_target"))
+            pairs.append((float(chosen.get("clock_h", 0.0)), p_meet, hit))
+    if not pairs:
+        return None
+
+    def scores(chosen: list[tuple[float, float, bool]]) -> dict[str, Any]:
+        p = np.array([c[1] for c in chosen])
+        y = np.array([c[2] for c in chosen], dtype=float)
+        return {"tests": len(chosen), "mean_p_meet": float(p.mean()), "hit_rate": float(y.mean()),
+                "brier": float(np.mean((p - y) ** 2))}
+
+    first = min(c[0] for c in pairs)
+    return {**scores(pairs), "first_round": scores([c for c in pairs if c[0] == first]),
+            "pairs": [list(c) for c in pairs]}
 
 
 def best_objective_curve(store: Any, campaign: str) -> list[tuple[float, float]]:
@@ -237,6 +286,17 @@ def summarise(rows: Sequence[dict[str, Any]], reference: str = "interphase",
                                                     if r.get("decide_seconds")), default=None)}
         if floor_h:
             out[strategy]["ceiling"] = median / floor_h
+        calibrated = [r["launch_calibration"] for r in runs if r.get("launch_calibration")]
+        if calibrated:
+            pairs = [pair for c in calibrated for pair in c["pairs"]]
+            first = [c["first_round"] for c in calibrated]
+            out[strategy]["launches"] = {
+                "tests": len(pairs), "mean_p_meet": float(np.mean([p for _, p, _ in pairs])),
+                "hit_rate": float(np.mean([hit for _, _, hit in pairs])),
+                "first_round_mean_p_meet": float(np.average([f["mean_p_meet"] for f in first],
+                                                            weights=[f["tests"] for f in first])),
+                "first_round_hit_rate": float(np.average([f["hit_rate"] for f in first],
+                                                         weights=[f["tests"] for f in first]))}
     if reference in out:
         ours = out[reference]["median_h"]
         for strategy, entry in out.items():
@@ -346,6 +406,11 @@ def summary_lines(summary: dict[str, Any], floor_h: float | None = None) -> list
         thinking = f", slowest decision {slowest:.1f} s" if slowest is not None else ""
         ceiling = entry.get("ceiling")
         floor = f", {ceiling:.1f}x the floor" if ceiling is not None else ""
+        launches = entry.get("launches")
+        calibration = (f", {launches['tests']} lab launches at mean P(meet) {launches['mean_p_meet']:.2f} "
+                       f"hit {launches['hit_rate']:.2f} (first round "
+                       f"{launches['first_round_mean_p_meet']:.2f} vs {launches['first_round_hit_rate']:.2f})"
+                       if launches else "")
         lines.append(f"{strategy}: median discovery {shown}{iqr}, "
-                     f"verified {entry['verified']}/{entry['seeds']}{faster}{floor}{thinking}")
+                     f"verified {entry['verified']}/{entry['seeds']}{faster}{floor}{thinking}{calibration}")
     return lines
