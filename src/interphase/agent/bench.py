@@ -393,8 +393,8 @@ def summary_lines(summary: dict[str, Any], floor_h: float | None = None) -> list
     With ``floor_h``, a first line gives the floor and each strategy's line its median over it
     (its ``ceiling``: the most any strategy could gain on it).
     """
-    lines = [f"floor: {floor_h:.0f} h, the shortest full-length test of the target region; "
-             f"'Nx the floor' is the most any strategy could gain on a strategy"] if floor_h else []
+    lines = [f"floor: {floor_h:.0f} h, the shortest full-length test of the target region; no strategy "
+             f"can be more than N times faster than one at 'Nx the floor'"] if floor_h else []
     for strategy, entry in summary.items():
         median = entry.get("median_h")
         shown = f"{median:.0f} h" if median is not None else "none (fewer than half verified)"
