@@ -135,9 +135,11 @@ def launch_calibration(store: Any, campaign: str) -> dict[str, Any] | None:
     has seen a cell.
 
     Returns:
-        ``{"tests", "mean_p_meet", "hit_rate", "brier", "first_round": {...}, "pairs":
-        [(clock_h, p_meet, hit)]}``, or None when no launch recorded a ``p_meet``.
+        :func:`calibration_scores` of every pair, ``"first_round"``: those of the first round,
+        and ``"pairs"``: ``[clock_h, p_meet, hit]`` each; None when no launch recorded a ``p_meet``.
     """
+    from interphase.agent.engine import ASSEMBLY_DEFECT
+
     fidelity = {s.spec.name: s.spec.fidelity for s in store.list_sources()}
     outcomes = {stored.request_id: stored.result for stored in store.list_results(campaign=campaign)}
     pairs: list[tuple[float, float, bool]] = []
@@ -153,22 +155,28 @@ def launch_calibration(store: Any, campaign: str) -> dict[str, Any] | None:
             result = outcomes.get(run.get("request_id"))
             if run["source"] != highest or p_meet is None or result is None:
                 continue
-            if result.metadata.get("failure_cause") == "assembly defect":
+            if result.metadata.get("failure_cause") == ASSEMBLY_DEFECT:
                 continue
             hit = result.status.value == "succeeded" and bool(result.metadata.get("meets_target"))
             pairs.append((float(chosen.get("clock_h", 0.0)), p_meet, hit))
     if not pairs:
         return None
-
-    def scores(chosen: list[tuple[float, float, bool]]) -> dict[str, Any]:
-        p = np.array([c[1] for c in chosen])
-        y = np.array([c[2] for c in chosen], dtype=float)
-        return {"tests": len(chosen), "mean_p_meet": float(p.mean()), "hit_rate": float(y.mean()),
-                "brier": float(np.mean((p - y) ** 2))}
-
-    first = min(c[0] for c in pairs)
-    return {**scores(pairs), "first_round": scores([c for c in pairs if c[0] == first]),
+    return {**calibration_scores(pairs), "first_round": calibration_scores(first_round(pairs)),
             "pairs": [list(c) for c in pairs]}
+
+
+def first_round(pairs: Sequence[Sequence[Any]]) -> list[Sequence[Any]]:
+    """The ``[clock_h, p_meet, hit]`` pairs of one campaign launched at its first launch's hour."""
+    first = min(float(c[0]) for c in pairs)
+    return [c for c in pairs if float(c[0]) == first]
+
+
+def calibration_scores(pairs: Sequence[Sequence[Any]]) -> dict[str, Any]:
+    """``tests``, ``mean_p_meet``, ``hit_rate`` and ``brier`` of ``[clock_h, p_meet, hit]`` pairs."""
+    p = np.array([float(c[1]) for c in pairs])
+    y = np.array([bool(c[2]) for c in pairs], dtype=float)
+    return {"tests": len(pairs), "mean_p_meet": float(p.mean()), "hit_rate": float(y.mean()),
+            "brier": float(np.mean((p - y) ** 2))}
 
 
 def best_objective_curve(store: Any, campaign: str) -> list[tuple[float, float]]:
@@ -227,10 +235,8 @@ def quantile(values: np.ndarray, q: float) -> float:
     position = q * (len(ordered) - 1)
     low, high = math.floor(position), math.ceil(position)
     weight = position - low
-    if weight == 0.0:
-        return float(ordered[low])
-    if math.isinf(ordered[high]) or math.isinf(ordered[low]):
-        return float(ordered[high]) if math.isinf(ordered[high]) else float(ordered[low])
+    if weight == 0.0 or math.isinf(ordered[high]):  # sorted: an infinite low has an infinite high
+        return float(ordered[high] if weight else ordered[low])
     return float(ordered[low] + weight * (ordered[high] - ordered[low]))
 
 
@@ -288,15 +294,10 @@ def summarise(rows: Sequence[dict[str, Any]], reference: str = "interphase",
             out[strategy]["ceiling"] = median / floor_h
         calibrated = [r["launch_calibration"] for r in runs if r.get("launch_calibration")]
         if calibrated:
-            pairs = [pair for c in calibrated for pair in c["pairs"]]
-            first = [c["first_round"] for c in calibrated]
+            first = calibration_scores([pair for c in calibrated for pair in first_round(c["pairs"])])
             out[strategy]["launches"] = {
-                "tests": len(pairs), "mean_p_meet": float(np.mean([p for _, p, _ in pairs])),
-                "hit_rate": float(np.mean([hit for _, _, hit in pairs])),
-                "first_round_mean_p_meet": float(np.average([f["mean_p_meet"] for f in first],
-                                                            weights=[f["tests"] for f in first])),
-                "first_round_hit_rate": float(np.average([f["hit_rate"] for f in first],
-                                                         weights=[f["tests"] for f in first]))}
+                **calibration_scores([pair for c in calibrated for pair in c["pairs"]]),
+                "first_round_mean_p_meet": first["mean_p_meet"], "first_round_hit_rate": first["hit_rate"]}
     if reference in out:
         ours = out[reference]["median_h"]
         for strategy, entry in out.items():
