@@ -8,9 +8,10 @@ idempotency key ``<campaign>:<source>:<design index>:<seed>``; keys already stor
 skipped, so the script is safe to kill and run again. Transient failures (a crashed or
 timed-out worker, after the executor's retries) are not stored, so a rerun tries them again.
 
-The data takes about 1.5 hours of 2 cores to make, on machines that are not kept from one
-session to the next, so a lossless Parquet copy of it is committed under
-``benchmarks/snapshots/<world>-model/`` (``--write-snapshot`` writes it; about 2 MB). A new,
+The data takes about an hour of wall time on 2 workers to make (sei-life: DFN 2305 s, SPM
+957 s, lab about 10 min), on machines that are not kept from one session to the next, so a
+lossless Parquet copy of it is committed under ``benchmarks/snapshots/<world>-model/``
+(``--write-snapshot`` writes it; 3.6 MB for sei-life). A new,
 empty store first imports that copy (idempotency keys included), so the runs it holds are
 skipped and only missing ones are run; ``--no-restore`` makes everything anew.
 
