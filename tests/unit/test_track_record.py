@@ -60,7 +60,7 @@ def test_the_agents_miss_model_learns_which_variable_carries_the_misses() -> Non
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as in a campaign: a GP this small only loses time to a second thread
     try:
-        expected = InterphaseAgent._miss_model(record, seed=0)
+        expected, spread = InterphaseAgent._miss_model(record, seed=0)
         fresh = torch.as_tensor(rng.random((200, 6)))
         predicted = expected(fresh).numpy()
     finally:

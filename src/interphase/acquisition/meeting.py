@@ -7,6 +7,16 @@ target with the smoothed indicator ``prod_b sigmoid((y_b - lower_b) / tau) sigmo
 y_b) / tau)``, times the probability it does not fail (``1 - sigmoid(logit)`` when a failure-logit
 output is given); the batch's value is the sample mean of ``1 - prod_j (1 - meet_j)``. Pending
 designs (tests already running) join every batch, so a new design is worth what it adds to them.
+
+Two extensions serve a campaign that verifies a design with replicate cells:
+
+- ``replicates = r``: a design counts only when ``r`` cells of it meet the target. Given a sample
+  path (the design's true behaviour) the cells scatter independently (``tau``), so its value is
+  ``meet_j ** r``. A design whose cells straddle the bound is then worth far less than one with
+  margin, which a single cell's probability does not show.
+- ``offset_std``: an uncertainty of the outputs the model does not know of (the spread of a
+  correction learnt from few tests, say). It is shared by the replicate cells of a design, so it
+  enters as ``draws`` stratified normal shifts of each sample path, not as cell noise.
 """
 
 from __future__ import annotations
@@ -59,6 +69,10 @@ class qProbabilityOfMeeting(MCAcquisitionFunction):  # noqa: N801 - BoTorch's na
             of (a correction learnt from the designs' neighbours, say); None for none.
         survival: ``batch x q x d -> batch x q`` probabilities that a design does not fail for
             causes the model does not know of; None for 1.
+        offset_std: ``batch x q x d -> batch x q x m`` stds of a shift shared by a design's
+            cells (zero for outputs it does not touch); None for none.
+        replicates: Cells of one design that must all meet the target.
+        draws: Stratified normal draws of the shared shift per sample path.
     """
 
     def __init__(self, model: Model, bounds: Sequence[OutputBound], *,
@@ -66,7 +80,9 @@ class qProbabilityOfMeeting(MCAcquisitionFunction):  # noqa: N801 - BoTorch's na
                  sampler: MCSampler | None = None,
                  X_pending: Tensor | None = None,
                  offset: Callable[[Tensor], Tensor] | None = None,
-                 survival: Callable[[Tensor], Tensor] | None = None) -> None:
+                 survival: Callable[[Tensor], Tensor] | None = None,
+                 offset_std: Callable[[Tensor], Tensor] | None = None,
+                 replicates: int = 1, draws: int = 16) -> None:
         # The forward reads every output itself; the objective only satisfies BoTorch's check
         # that a multi-output model comes with one.
         super().__init__(model=model, sampler=sampler,
@@ -77,6 +93,9 @@ class qProbabilityOfMeeting(MCAcquisitionFunction):  # noqa: N801 - BoTorch's na
         self.failure_output = failure_output
         self.offset = offset
         self.survival = survival
+        self.offset_std = offset_std
+        self.replicates = int(replicates)
+        self.draws = int(draws)
         self.set_X_pending(X_pending)
 
     @concatenate_pending_points
@@ -87,6 +106,10 @@ class qProbabilityOfMeeting(MCAcquisitionFunction):  # noqa: N801 - BoTorch's na
         samples = self.get_posterior_samples(posterior)  # sample x batch x q x m
         if self.offset is not None:
             samples = samples + self.offset(X).to(samples)
+        if self.offset_std is not None:  # sample x draw x batch x q x m
+            std = self.offset_std(X).to(samples)
+            shift = shared_draws(self.draws, X.shape[-2]).to(samples)[:, None, :, None] * std.unsqueeze(0)
+            samples = samples.unsqueeze(1) + shift.unsqueeze(0)
         meet = torch.ones(samples.shape[:-1], dtype=samples.dtype, device=samples.device)
         for bound, tau in zip(self.bounds, self.taus, strict=True):
             value = samples[..., bound.output]
@@ -98,8 +121,24 @@ class qProbabilityOfMeeting(MCAcquisitionFunction):  # noqa: N801 - BoTorch's na
             meet = meet * torch.sigmoid(-samples[..., self.failure_output])
         if self.survival is not None:
             meet = meet * self.survival(X).to(meet)
+        meet = meet ** self.replicates
         batch = 1.0 - torch.prod(1.0 - meet, dim=-1)
-        return batch.mean(dim=0)
+        return batch.reshape(-1, *batch.shape[-1:]).mean(dim=0)
+
+
+def shared_draws(draws: int, q: int) -> Tensor:
+    """``draws x q`` standard normal quantiles ``Phi^-1((k + 1/2) / draws)``, permuted per position.
+
+    Every position of a batch gets the same stratified set, in an order fixed by the position, so
+    designs of one batch draw their shifts independently and a batch scores the same every call.
+    """
+    levels = (torch.arange(draws, dtype=torch.float64) + 0.5) / draws
+    quantiles = torch.distributions.Normal(0.0, 1.0).icdf(levels)
+    columns = []
+    for position in range(q):
+        order = torch.randperm(draws, generator=torch.Generator().manual_seed(7919 + position))
+        columns.append(quantiles[order] if position else quantiles)
+    return torch.stack(columns, dim=-1)
 
 
 def greedy_batch(acquisition: MCAcquisitionFunction, candidates: Tensor, q: int, costs: Tensor | None = None,

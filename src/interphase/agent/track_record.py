@@ -44,6 +44,9 @@ class Misses:
         prior_std: The extra spread before three misses are known.
         model: ``n x d -> n`` expected miss at region points, fitted to these misses (None: the
             kernel smoother of :meth:`local_bias`).
+        model_std: ``n x d -> n`` the std of that expectation (the regression's posterior std,
+            not its noise): small next to the tests, the misses' prior spread far from them.
+            None: :attr:`extra_std` everywhere.
     """
 
     points: np.ndarray
@@ -53,6 +56,7 @@ class Misses:
     floor_std: float
     prior_std: float
     model: Callable[[Tensor], Tensor] | None = None
+    model_std: Callable[[Tensor], Tensor] | None = None
 
     @property
     def bias(self) -> float:
@@ -83,6 +87,19 @@ class Misses:
         weights = _weights(z, self.points, self.radius)
         residual = torch.as_tensor(self.misses - bias, dtype=z.dtype)
         return bias + (weights @ residual) / (weights.sum(dim=-1) + 1.0)
+
+    def local_std(self, z: Tensor) -> Tensor:
+        """How uncertain the miss at region points ``z`` (``... x d``) is: ``...``, at least ``floor_std``.
+
+        The :attr:`model_std` where there is one: a design far from every test the agent ran
+        may be off by as much as the misses spread, one next to them by little (this is what
+        sends the agent to regions its model rates well but no test has tried). Else the
+        pooled :attr:`extra_std`.
+        """
+        if self.model_std is None:
+            return torch.full(z.shape[:-1], self.extra_std, dtype=z.dtype)
+        flat = z.reshape(-1, z.shape[-1])
+        return self.model_std(flat).to(z.dtype).reshape(z.shape[:-1]).clamp_min(self.floor_std)
 
 
 @dataclass(frozen=True)

@@ -247,21 +247,24 @@ class InterphaseAgent(Strategy):
         candidates, scores = self._scores(view)
         began = time.monotonic()
         picks, gains, single, meta = self._batch(view, candidates, scores, slots - len(chosen))
-        p_meet, mean, epistemic, aleatoric = meta
+        p_meet, mean, epistemic, aleatoric, p_verify = meta
         for i, gain in zip(picks, gains, strict=True):
             cost = self._cost_h(view, source, candidates[i])
             std = torch.sqrt(epistemic[i] ** 2 + aleatoric[i] ** 2)
             chosen.append(ScoredOption(Option(source, candidates[i], view.protocol), value=gain, cost=cost,
                                        utility=gain / max(cost, 1e-9),
-                                       predicted=self._predicted(mean[i], std, p_meet[i], view=view),
-                                       why=f"P(meet) {float(p_meet[i]):.2f} alone, adds {gain:.3f} "
-                                           "to the batch"))
+                                       predicted=self._predicted(mean[i], std, p_meet[i], view=view,
+                                                                 p_verify=p_verify[i]),
+                                       why=f"P(meet) {float(p_meet[i]):.2f} for a cell, "
+                                           f"{float(p_verify[i]):.2f} for the {view.check.replicates} "
+                                           f"that verify; adds {gain:.3f} to the batch"))
         order = [i for i in torch.argsort(single, descending=True).tolist() if i not in picks][:3]
         cost_of = {i: self._cost_h(view, source, candidates[i]) for i in order}
         runners = tuple(ScoredOption(Option(source, candidates[i], view.protocol), value=float(single[i]),
                                      cost=cost_of[i],
                                      utility=float(single[i]) / max(cost_of[i], 1e-9),
-                                     predicted=self._predicted(mean[i], epistemic[i], p_meet[i], view=view))
+                                     predicted=self._predicted(mean[i], epistemic[i], p_meet[i], view=view,
+                                                               p_verify=p_verify[i]))
                         for i in order)
         best = chosen[-1] if chosen else None
         if best is None:
@@ -271,7 +274,7 @@ class InterphaseAgent(Strategy):
         detail = (f"; best {objective} {float(mean[first]):.3f} +/- {float(epistemic[first]):.3f}"
                   if first is not None else "")
         reason = (f"{source} at {len(chosen)} design(s), {view.protocol.n_cycles} cycles reviewed every "
-                  f"{self.options['review_every_cycles']}: batch P(hit) {sum(gains):.2f} for "
+                  f"{self.options['review_every_cycles']}: batch P(verified) {sum(gains):.2f} for "
                   f"{sum(c.cost for c in chosen):.0f} lab hours{detail}")
         return Proposal(chosen=tuple(chosen), runners_up=runners, reason=reason,
                         scores={"fit_seconds": self.fit_seconds, "select_seconds": time.monotonic() - began,
@@ -360,7 +363,14 @@ class InterphaseAgent(Strategy):
         return [d for d in pool if view.check.in_region(d)]
 
     def _lab_scores(self, view: CampaignView, designs: list[Design]) -> tuple[torch.Tensor, ...]:
-        """``P(meet)``, mean, epistemic and aleatoric std of the objective at the highest fidelity."""
+        """Each design's lab outlook at the highest fidelity: ``B`` tensors.
+
+        Returns:
+            ``(p_meet, mean, epistemic, aleatoric, p_verify)``: the probability that one cell
+            meets the target and does not fail; the objective's mean; its epistemic std (the
+            ensemble's, widened by the track record's uncertainty there); the aleatoric std of
+            one cell; and the probability that every replicate the verification needs does.
+        """
         objective, index = self._objective(view), self._objective_index(view)
         if objective in self.surrogate.cond_observables:
             prediction = self.surrogate.predict_conditions(designs, source=view.highest_fidelity,
@@ -377,13 +387,13 @@ class InterphaseAgent(Strategy):
         z = torch.as_tensor(self._region(view).to_region(designs))  # once for both corrections
         p_fail = torch.maximum(p_fail, failures.local_rate(z).to(torch.float32))
         bias = misses.local_bias(z).to(torch.float32)
-        extra = misses.extra_std
         mean, epistemic = prediction.mean[:, 0, column] + bias, prediction.epistemic_std[:, 0, column]
         aleatoric = prediction.aleatoric_std[:, 0, column]
-        epistemic = torch.sqrt(epistemic ** 2 + extra ** 2)
+        epistemic = torch.sqrt(epistemic ** 2 + misses.local_std(z).to(torch.float32) ** 2)
         total = torch.sqrt(epistemic ** 2 + aleatoric ** 2).clamp_min(1e-6)
         p_meet = _bound_probability(view, objective, mean, total) * (1.0 - p_fail)
-        return p_meet, mean, epistemic, aleatoric
+        p_verify = _verify_probability(view, objective, mean, epistemic, aleatoric, p_fail)
+        return p_meet, mean, epistemic, aleatoric, p_verify
 
     def _local_failure(self, view: CampaignView, designs: list[Design]) -> torch.Tensor:
         """``B`` failure rate of the highest-fidelity tests near each design (:class:`Failures`)."""
@@ -459,15 +469,19 @@ class InterphaseAgent(Strategy):
             radius=float(self.options["failure_radius"]))
         record = misses(rows)
         if len(rows) >= self.options["miss_model_after"]:
-            record = dataclasses.replace(record, model=self._miss_model(record, view.seed))
+            expected, spread = self._miss_model(record, view.seed)
+            record = dataclasses.replace(record, model=expected, model_std=spread)
         self._record = (record, failures, misses([r for r in rows if r[3]]))
         return self._record
 
     @staticmethod
-    def _miss_model(record: Misses, seed: int) -> Any:
+    def _miss_model(record: Misses, seed: int) -> tuple[Any, Any]:
         """A GP of the misses on the region's coordinates (BoTorch, a length scale per variable).
 
-        Returns ``n x d -> n`` posterior means; BoTorch's numerical warnings are kept off the run.
+        Returns:
+            ``(expected, spread)``: ``n x d -> n`` posterior means of the miss, and their
+            posterior stds (the uncertainty of the expected miss, without the misses' noise).
+            BoTorch's numerical warnings are kept off the run.
         """
         from interphase.agent.strategies.gp_qlogei import TrainingData, botorch_on_record, fit_gp
 
@@ -480,7 +494,11 @@ class InterphaseAgent(Strategy):
             with botorch_on_record(notes), torch.no_grad():
                 return gp.posterior(z.to(torch.float64)).mean.squeeze(-1)
 
-        return expected
+        def spread(z: torch.Tensor) -> torch.Tensor:
+            with botorch_on_record(notes), torch.no_grad():
+                return gp.posterior(z.to(torch.float64)).variance.clamp_min(0.0).sqrt().squeeze(-1)
+
+        return expected, spread
 
     def _region(self, view: CampaignView) -> TargetRegion:
         return TargetRegion.of(view.design_space, view.target)
@@ -506,8 +524,8 @@ class InterphaseAgent(Strategy):
         from interphase.acquisition.meeting import OutputBound, greedy_batch, qProbabilityOfMeeting
         from interphase.models.acquisition_bridge import FAILURE_LOGIT, botorch_model
 
-        p_meet, mean, epistemic, aleatoric = scores
-        keep = torch.argsort(p_meet, descending=True)[:256].tolist()  # the batch search runs on the best
+        p_meet, mean, epistemic, aleatoric, p_verify = scores
+        keep = torch.argsort(p_verify, descending=True)[:256].tolist()  # the batch search runs on the best
         shortlist = [candidates[i] for i in keep]
         objective, index = self._objective(view), self._objective_index(view)
         model = botorch_model(self.surrogate, source=view.highest_fidelity, protocol=view.protocol,
@@ -516,8 +534,9 @@ class InterphaseAgent(Strategy):
         bounds = [OutputBound(0, b.lower, b.upper) for b in view.target.bounds if b.observable == objective]
         misses, failures, _ = self._track(view)
         # A logistic of scale s is close to a normal cdf of std 1.7 s: the indicator's smoothing
-        # stands for the spread the sample paths leave out (a cell's own, and the track record's).
-        tau = 0.6 * math.sqrt(float(aleatoric[keep].median().clamp_min(1e-4)) ** 2 + misses.extra_std ** 2)
+        # stands for the spread of one cell about its design's sample path. The track record's
+        # uncertainty is shared by a design's cells, so it enters as shifts of the paths.
+        tau = 0.6 * float(aleatoric[keep].median().clamp_min(1e-4))
         cube = lambda designs: torch.as_tensor(view.design_space.to_unit_cube(designs), dtype=torch.float64)  # noqa: E731
         region = self._region(view)
 
@@ -525,17 +544,22 @@ class InterphaseAgent(Strategy):
             shift = misses.local_bias(region.cube_to_region(x))
             return torch.stack([shift, torch.zeros_like(shift)], dim=-1)
 
+        def offset_std(x: torch.Tensor) -> torch.Tensor:  # batch x q x D -> batch x q x 2
+            spread = misses.local_std(region.cube_to_region(x))
+            return torch.stack([spread, torch.zeros_like(spread)], dim=-1)
+
         pending = [r.design for r in view.running if r.source == view.highest_fidelity]
         acquisition = qProbabilityOfMeeting(
             model, bounds or [OutputBound(0, float(mean.max()))], tau=tau, failure_output=1,
-            X_pending=cube(pending) if pending else None, offset=offset,
-            survival=lambda x: 1.0 - failures.local_rate(region.cube_to_region(x)))
+            X_pending=cube(pending) if pending else None, offset=offset, offset_std=offset_std,
+            survival=lambda x: 1.0 - failures.local_rate(region.cube_to_region(x)),
+            replicates=max(int(view.check.replicates), 1))
         costs = torch.tensor([self._cost_h(view, view.highest_fidelity, d) for d in shortlist],
                              dtype=torch.float64)
         picks, gains, single = greedy_batch(acquisition, cube(shortlist), q, costs / costs.mean())
         full_single = torch.zeros(len(candidates), dtype=torch.float64)
         full_single[keep] = single
-        return ([keep[i] for i in picks], gains, full_single, (p_meet, mean, epistemic, aleatoric))
+        return ([keep[i] for i in picks], gains, full_single, scores)
 
     def _meeting(self, view: CampaignView, prediction: Any, position: int) -> torch.Tensor:
         objective = self._objective(view)
@@ -563,12 +587,15 @@ class InterphaseAgent(Strategy):
                                 else target.bounds[0].observable)
         return self._objective_name
 
-    def _predicted(self, mean: Any, std: Any, p_meet: Any, *,
-                   view: CampaignView | None = None) -> dict[str, Any]:
+    def _predicted(self, mean: Any, std: Any, p_meet: Any, *, view: CampaignView | None = None,
+                   p_verify: Any = None) -> dict[str, Any]:
         mean, std = float(mean), float(std)
         name = self._objective(view) if view is not None else RETENTION
-        return {name: {"mean": mean, "std": std, "q05": mean - 1.6449 * std, "q95": mean + 1.6449 * std,
-                       "p_meet": float(p_meet)}}
+        entry = {"mean": mean, "std": std, "q05": mean - 1.6449 * std, "q95": mean + 1.6449 * std,
+                 "p_meet": float(p_meet)}
+        if p_verify is not None:
+            entry["p_verify"] = float(p_verify)
+        return {name: entry}
 
     @staticmethod
     def _cost_h(view: CampaignView, source: str, design: Design) -> float:
@@ -589,6 +616,22 @@ def _bound_probability(view: CampaignView, observable: str, mean: torch.Tensor,
         if bound.upper is not None:
             probability = probability * normal.cdf((bound.upper - mean) / std)
     return probability
+
+
+def _verify_probability(view: CampaignView, observable: str, mean: torch.Tensor, epistemic: torch.Tensor,
+                        aleatoric: torch.Tensor, p_fail: torch.Tensor, draws: int = 32) -> torch.Tensor:
+    """``B`` probabilities that all ``view.check.replicates`` cells of each design meet the bounds.
+
+    The design's own value is uncertain (``N(mean, epistemic^2)``, shared by its cells); given
+    it, each cell scatters by ``aleatoric`` and fails with ``p_fail``, independently. So
+    ``E_f[(P(cell meets | f) (1 - p_fail))^r]``, by ``draws`` stratified normal quantiles of ``f``.
+    """
+    replicates = max(int(view.check.replicates), 1)
+    levels = (torch.arange(draws, dtype=mean.dtype) + 0.5) / draws
+    quantiles = torch.distributions.Normal(0.0, 1.0).icdf(levels)
+    values = mean.unsqueeze(-1) + epistemic.unsqueeze(-1) * quantiles  # B x draws
+    cell = _bound_probability(view, observable, values, aleatoric.clamp_min(1e-6).unsqueeze(-1).expand_as(values))
+    return ((cell * (1.0 - p_fail).unsqueeze(-1)) ** replicates).mean(dim=-1)
 
 
 def _lower_bound(view: CampaignView, observable: str) -> float | None:
