@@ -27,7 +27,8 @@ pytestmark = pytest.mark.timeout(600)
 
 LIGHT = {"members": 2, "epochs": 8, "warm_epochs": 4, "min_steps": 20, "min_simulations": 6,
          "max_simulations": 6, "candidates": 64, "local_moves": 2, "n_samples": 2, "review_every_cycles": 5,
-         "first_review": 5, "replicate_after_cycles": 5, "min_full_tests": 2}
+         "first_review": 5, "replicate_after_cycles": 5, "min_full_tests": 2, "min_reference": 2,
+         "reference_cpu_seconds": 3.0}
 
 
 @pytest.fixture
@@ -90,6 +91,10 @@ def test_lab_launches_carry_forecasts_runners_up_and_thinking_time(store: Store,
     first = lab[0]
     forecast = first.chosen["runs"][0]["predicted"]["Capacity retention"]
     assert 0.0 <= forecast["p_meet"] <= 1.0 and math.isfinite(forecast["mean"])
+    # Two cells must meet the target to verify a design: never likelier than one cell doing so.
+    fresh = [r for d in lab for r in d.chosen["runs"] if not r.get("replicate_of")]
+    assert all(0.0 <= r["predicted"]["Capacity retention"]["p_verify"]
+               <= r["predicted"]["Capacity retention"]["p_meet"] + 1e-9 for r in fresh)
     assert first.runners_up and "lab hours" in first.reason
     assert all(d.chosen["decide_seconds"] >= 0.0 for d in decisions if d.chosen["kind"] == "launch")
     sims = [d for d in decisions if d.chosen["kind"] == "launch" and d.chosen["resource"] == "cpu"]

@@ -35,3 +35,29 @@ def test_a_batch_meets_if_any_design_does_with_its_own_survival() -> None:
     acquisition = qProbabilityOfMeeting(_model(), [OutputBound(0, 0.5)], tau=1e-3,
                                         survival=lambda x: 1.0 - x[..., 1])
     assert float(acquisition(x)) == pytest.approx(1.0 - 0.5 * 0.5, abs=1e-6)
+
+
+def test_replicates_must_all_meet_so_a_design_on_the_bound_is_worth_a_quarter_for_two_cells() -> None:
+    x = torch.tensor([[[0.5, 0.0]], [[0.9, 0.0]]], dtype=torch.float64)  # on the bound; well above
+    one = qProbabilityOfMeeting(_model(), [OutputBound(0, 0.5)], tau=0.05)
+    two = qProbabilityOfMeeting(_model(), [OutputBound(0, 0.5)], tau=0.05, replicates=2)
+    assert one(x).tolist() == pytest.approx([0.5, 1.0], abs=1e-3)
+    assert two(x).tolist() == pytest.approx([0.25, 1.0], abs=1e-3)
+
+
+def test_a_shared_offset_spread_is_drawn_per_design_not_per_cell() -> None:
+    """With the uncertainty shared by a design's cells, two cells meet as often as one does."""
+    x = torch.tensor([[[0.5, 0.0]], [[0.6, 0.0]]], dtype=torch.float64)
+    spread = lambda x: torch.full((*x.shape[:-1], 1), 0.1, dtype=x.dtype)  # noqa: E731
+    kwargs = {"tau": 1e-4, "offset_std": spread, "draws": 64}
+    one = qProbabilityOfMeeting(_model(), [OutputBound(0, 0.5)], **kwargs)(x)
+    two = qProbabilityOfMeeting(_model(), [OutputBound(0, 0.5)], replicates=2, **kwargs)(x)
+    normal = torch.distributions.Normal(0.0, 1.0)
+    assert one.tolist() == pytest.approx([0.5, float(normal.cdf(torch.tensor(1.0)))], abs=0.01)
+    assert two.tolist() == pytest.approx(one.tolist(), abs=1e-9)
+    # The batch's designs draw independently: two designs on the bound give 1 - 0.5^2, not 0.5.
+    pair = qProbabilityOfMeeting(_model(), [OutputBound(0, 0.5)], **kwargs)(x[:1].repeat(1, 2, 1))
+    assert float(pair) == pytest.approx(0.75, abs=0.02)
+    # And the same batch scores the same on every call.
+    again = qProbabilityOfMeeting(_model(), [OutputBound(0, 0.5)], **kwargs)(x)
+    assert again.tolist() == one.tolist()

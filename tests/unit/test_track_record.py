@@ -71,3 +71,23 @@ def test_the_agents_miss_model_learns_which_variable_carries_the_misses() -> Non
     # The isotropic kernel, by contrast, cannot tell: six variables blur the one that matters.
     kernel = record.local_bias(fresh).numpy()
     assert kernel[cold].mean() - kernel[warm].mean() > predicted[cold].mean() - predicted[warm].mean()
+
+
+def test_the_miss_models_uncertainty_is_small_next_to_the_tests_and_wide_far_from_them() -> None:
+    from interphase.agent.strategies.interphase_agent import InterphaseAgent
+
+    rng = np.random.default_rng(1)
+    points = 0.4 * rng.random((16, 3))  # every test in one corner of the region
+    misses = -0.03 + rng.normal(0.0, 0.005, 16)
+    record = Misses(points=points, misses=misses, forecast_std=np.full(16, 0.01), radius=0.25,
+                    floor_std=0.001, prior_std=0.05)
+    expected, spread = InterphaseAgent._miss_model(record, seed=0)
+    record = Misses(**{**record.__dict__, "model": expected, "model_std": spread})
+    near = record.local_std(torch.as_tensor(points[:4]))
+    far = record.local_std(torch.full((4, 3), 0.95, dtype=torch.float64))
+    assert float(near.max()) < 0.5 * float(far.min())
+    assert float(far.min()) >= record.floor_std
+    # Without a model the pooled spread stands everywhere.
+    pooled = Misses(points=points, misses=misses, forecast_std=np.full(16, 0.01), radius=0.25,
+                    floor_std=0.001, prior_std=0.05)
+    assert pooled.local_std(torch.zeros(2, 3)).tolist() == pytest.approx([pooled.extra_std] * 2)

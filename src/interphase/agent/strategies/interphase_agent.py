@@ -46,6 +46,11 @@ DEFAULTS: dict[str, Any] = {
     "min_full_tests": 2, "below_margin": 0.005, "source_prior_std": 1.5, "failure_radius": 0.2,
     "max_screens": 0, "screen_top": 4, "screen_cpu_seconds": 30.0, "miss_radius": 0.25,
     "miss_model_after": 5,
+    # Where launch forecasts come from: "auto" is the highest-fidelity simulator a run of which
+    # costs at most reference_cpu_seconds (the lab's nearest affordable model; its misses against
+    # the lab are the track record's to learn), the highest-fidelity source's name forecasts
+    # from the model's own head for it.
+    "forecast_from": "auto", "reference_cpu_seconds": 30.0, "min_reference": 12,
     # The model's random-prior scale. The model's default (1.0) keeps its epistemic spread falling
     # with data; the agent refits on a few hundred steps, which cancel a prior that wide too
     # little for its forecasts of running tests, and its discovery figures were measured at 0.3.
@@ -90,7 +95,9 @@ class InterphaseAgent(Strategy):
         highest = [c for c in view.completed if c.source == view.highest_fidelity]
         sims = [c for c in view.completed if view.resource_of[c.source] == CPU]
         shown = sum(r.cycles_done for r in view.running if r.source == view.highest_fidelity)
-        if self.surrogate is None and len(sims) + len(highest) < self.options["min_simulations"]:
+        if self.surrogate is None and (len(sims) + len(highest) < self.options["min_simulations"]
+                                       or len(view.runs_of(self._reference(view), running=False))
+                                       < self._reference_runs_wanted(view)):
             return
         if self.surrogate is not None and len(highest) == self.fitted_highest and \
                 shown < self.fitted_shown + self.options["review_every_cycles"] and \
@@ -155,17 +162,26 @@ class InterphaseAgent(Strategy):
         """Screen the lab's shortlist with the best affordable simulator, else refine with the cheapest."""
         cheap = view.sources_on(CPU)[0]
         screen = self._screening_source(view)
+        reference = self._reference(view)
         if self.surrogate is None:  # space-filling first: no model to ask yet
-            done = view.runs_of(cheap)
-            seen = {d.design.content_hash() for d in done}
-            pool = _region_sobol(view, self.options["min_simulations"] * 2, view.seed + 17)
-            room = min(slots, self.options["min_simulations"] - len(done))  # running ones count
-            fresh = [d for d in pool if d.content_hash() not in seen][:max(room, 0)]
-            chosen = tuple(ScoredOption(Option(cheap, d, view.protocol), value=math.nan,
-                                        cost=self._cost_h(view, cheap, d), utility=math.nan,
-                                        why="space-filling before the first model") for d in fresh)
-            return Proposal(chosen=chosen, reason=f"{cheap}: {len(chosen)} space-filling simulation(s) "
-                            "of the target region before the model's first fit") if chosen else None
+            chosen = []
+            plan = [(cheap, self.options["min_simulations"], 17)]
+            if reference != cheap and view.resource_of.get(reference) == CPU:
+                plan.append((reference, self._reference_runs_wanted(view), 29))
+            for source, wanted, offset in plan:
+                done = view.runs_of(source)
+                seen = {d.design.content_hash() for d in done}
+                pool = _region_sobol(view, wanted * 2, view.seed + offset)
+                room = min(slots - len(chosen), wanted - len(done))  # running ones count
+                fresh = [d for d in pool if d.content_hash() not in seen][:max(room, 0)]
+                chosen += [ScoredOption(Option(source, d, view.protocol), value=math.nan,
+                                        cost=self._cost_h(view, source, d), utility=math.nan,
+                                        why="space-filling before the first model") for d in fresh]
+            names = " and ".join(sorted({c.option.source for c in chosen}))
+            if not chosen:
+                return None
+            return Proposal(chosen=tuple(chosen), reason=f"{names}: {len(chosen)} space-filling "
+                            "simulation(s) of the target region before the model's first fit")
         pool, scores = self._scores(view)
         p_meet, mean, epistemic = scores[:3]
         if screen is not None and len(view.runs_of(screen)) < self.options["max_screens"]:
@@ -182,6 +198,8 @@ class InterphaseAgent(Strategy):
                     f"{screen} at {len(chosen)} design(s) of the lab's shortlist (P(meet) up to "
                     f"{float(p_meet[order[0]]):.2f}): it models what the cheapest simulator lacks, "
                     f"at 1/{ratio:,.0f} the lab cost"))
+        if view.resource_of.get(reference) == CPU:
+            cheap = reference  # refine what the launches are forecast from
         done = view.runs_of(cheap)
         if len(done) >= self.options["max_simulations"]:
             return None
@@ -227,6 +245,38 @@ class InterphaseAgent(Strategy):
                       if view.estimate_cost(name, design, view.protocol).cpu_seconds <= limit]
         return affordable[-1] if affordable and self.options["max_screens"] > 0 else None
 
+    def _reference(self, view: CampaignView) -> str:
+        """The source launch forecasts are made for (setting ``forecast_from``).
+
+        ``"auto"``: the highest-fidelity simulator whose run costs at most
+        ``reference_cpu_seconds``, else the cheapest. A cell is closer to the most faithful
+        model than to the crudest (the cheapest simulator of ``sei-life`` has no lithium
+        plating, and ranked cold, fast-charged designs first, which plate in the lab); what
+        that model still misses is learnt from the lab's tests by the track record.
+        """
+        wanted = self.options["forecast_from"]
+        if wanted != "auto":
+            if wanted not in view.sources:
+                raise InvalidInputError("agent.forecast_from", f"unknown source {wanted!r}; expected auto or "
+                                        f"one of {', '.join(sorted(view.sources))}")
+            return str(wanted)
+        simulators = view.sources_on(CPU)
+        if not simulators:
+            return view.highest_fidelity
+        design = view.design_space.sample_sobol(1, seed=0)[0]
+        limit = self.options["reference_cpu_seconds"]
+        affordable = [name for name in simulators
+                      if view.estimate_cost(name, design, view.protocol).cpu_seconds <= limit]
+        return affordable[-1] if affordable else simulators[0]
+
+    def _reference_runs_wanted(self, view: CampaignView) -> int:
+        """Space-filling runs of the reference before the first fit (none for the cheapest or the lab)."""
+        reference = self._reference(view)
+        simulators = view.sources_on(CPU)
+        if not simulators or reference == simulators[0] or reference not in simulators:
+            return 0
+        return int(self.options["min_reference"])
+
     def _tests(self, view: CampaignView, slots: int) -> Proposal | None:
         source = view.highest_fidelity
         screen = self._screening_source(view)
@@ -247,14 +297,15 @@ class InterphaseAgent(Strategy):
         candidates, scores = self._scores(view)
         began = time.monotonic()
         picks, gains, single, meta = self._batch(view, candidates, scores, slots - len(chosen))
-        p_meet, mean, epistemic, aleatoric, p_verify = meta
+        p_meet, mean, epistemic, aleatoric, p_verify, bias = meta
         for i, gain in zip(picks, gains, strict=True):
             cost = self._cost_h(view, source, candidates[i])
             std = torch.sqrt(epistemic[i] ** 2 + aleatoric[i] ** 2)
             chosen.append(ScoredOption(Option(source, candidates[i], view.protocol), value=gain, cost=cost,
                                        utility=gain / max(cost, 1e-9),
                                        predicted=self._predicted(mean[i], std, p_meet[i], view=view,
-                                                                 p_verify=p_verify[i]),
+                                                                 p_verify=p_verify[i],
+                                                                 raw_mean=mean[i] - bias[i]),
                                        why=f"P(meet) {float(p_meet[i]):.2f} for a cell, "
                                            f"{float(p_verify[i]):.2f} for the {view.check.replicates} "
                                            f"that verify; adds {gain:.3f} to the batch"))
@@ -366,23 +417,25 @@ class InterphaseAgent(Strategy):
         """Each design's lab outlook at the highest fidelity: ``B`` tensors.
 
         Returns:
-            ``(p_meet, mean, epistemic, aleatoric, p_verify)``: the probability that one cell
-            meets the target and does not fail; the objective's mean; its epistemic std (the
-            ensemble's, widened by the track record's uncertainty there); the aleatoric std of
-            one cell; and the probability that every replicate the verification needs does.
+            ``(p_meet, mean, epistemic, aleatoric, p_verify, bias)``: the probability that one
+            cell meets the target and does not fail; the objective's mean; its epistemic std
+            (the ensemble's, widened by the track record's uncertainty there); the aleatoric std
+            of one cell; the probability that every replicate the verification needs does; and
+            the track record's correction included in the mean.
         """
         objective, index = self._objective(view), self._objective_index(view)
+        reference = self._reference(view)
         if objective in self.surrogate.cond_observables:
-            prediction = self.surrogate.predict_conditions(designs, source=view.highest_fidelity,
+            prediction = self.surrogate.predict_conditions(designs, source=reference,
                                                            conditions=[index],
                                                            n_samples=self.options["n_samples"])
             column = self.surrogate.cond_observables.index(objective)
         else:
-            prediction = self.surrogate.predict_cycles(designs, [int(index)], source=view.highest_fidelity,
+            prediction = self.surrogate.predict_cycles(designs, [int(index)], source=reference,
                                                        protocol=view.protocol, observables=[objective],
                                                        n_samples=self.options["n_samples"])
             column = 0
-        p_fail, _ = self.surrogate.feasibility(designs, source=view.highest_fidelity, protocol=view.protocol)
+        p_fail, _ = self.surrogate.feasibility(designs, source=reference, protocol=view.protocol)
         misses, failures, _ = self._track(view)
         z = torch.as_tensor(self._region(view).to_region(designs))  # once for both corrections
         p_fail = torch.maximum(p_fail, failures.local_rate(z).to(torch.float32))
@@ -393,7 +446,7 @@ class InterphaseAgent(Strategy):
         total = torch.sqrt(epistemic ** 2 + aleatoric ** 2).clamp_min(1e-6)
         p_meet = _bound_probability(view, objective, mean, total) * (1.0 - p_fail)
         p_verify = _verify_probability(view, objective, mean, epistemic, aleatoric, p_fail)
-        return p_meet, mean, epistemic, aleatoric, p_verify
+        return p_meet, mean, epistemic, aleatoric, p_verify, bias
 
     def _local_failure(self, view: CampaignView, designs: list[Design]) -> torch.Tensor:
         """``B`` failure rate of the highest-fidelity tests near each design (:class:`Failures`)."""
@@ -448,8 +501,9 @@ class InterphaseAgent(Strategy):
                 full = False
                 if observed is None or lower is None or observed >= lower:
                     observed = None
-            if observed is not None:
-                rows.append((run.design, observed - forecast["mean"], forecast.get("std") or 0.0, full))
+            if observed is not None:  # against the model's own forecast: the correction is what is learnt
+                made = forecast.get("raw_mean", forecast["mean"])
+                rows.append((run.design, observed - made, forecast.get("std") or 0.0, full))
         scale = self._objective_scale()
         radius = float(self.options["miss_radius"])
 
@@ -524,11 +578,11 @@ class InterphaseAgent(Strategy):
         from interphase.acquisition.meeting import OutputBound, greedy_batch, qProbabilityOfMeeting
         from interphase.models.acquisition_bridge import FAILURE_LOGIT, botorch_model
 
-        p_meet, mean, epistemic, aleatoric, p_verify = scores
+        p_meet, mean, epistemic, aleatoric, p_verify, _ = scores
         keep = torch.argsort(p_verify, descending=True)[:256].tolist()  # the batch search runs on the best
         shortlist = [candidates[i] for i in keep]
         objective, index = self._objective(view), self._objective_index(view)
-        model = botorch_model(self.surrogate, source=view.highest_fidelity, protocol=view.protocol,
+        model = botorch_model(self.surrogate, source=self._reference(view), protocol=view.protocol,
                               targets=[(objective, index), (FAILURE_LOGIT, 0)],
                               n_samples=self.options["n_samples"], seed=view.seed)
         bounds = [OutputBound(0, b.lower, b.upper) for b in view.target.bounds if b.observable == objective]
@@ -588,13 +642,16 @@ class InterphaseAgent(Strategy):
         return self._objective_name
 
     def _predicted(self, mean: Any, std: Any, p_meet: Any, *, view: CampaignView | None = None,
-                   p_verify: Any = None) -> dict[str, Any]:
+                   p_verify: Any = None, raw_mean: Any = None) -> dict[str, Any]:
+        """A decision's forecast of the objective (``raw_mean``: the model's, before the track record's)."""
         mean, std = float(mean), float(std)
         name = self._objective(view) if view is not None else RETENTION
         entry = {"mean": mean, "std": std, "q05": mean - 1.6449 * std, "q95": mean + 1.6449 * std,
                  "p_meet": float(p_meet)}
         if p_verify is not None:
             entry["p_verify"] = float(p_verify)
+        if raw_mean is not None:
+            entry["raw_mean"] = float(raw_mean)
         return {name: entry}
 
     @staticmethod
@@ -630,7 +687,8 @@ def _verify_probability(view: CampaignView, observable: str, mean: torch.Tensor,
     levels = (torch.arange(draws, dtype=mean.dtype) + 0.5) / draws
     quantiles = torch.distributions.Normal(0.0, 1.0).icdf(levels)
     values = mean.unsqueeze(-1) + epistemic.unsqueeze(-1) * quantiles  # B x draws
-    cell = _bound_probability(view, observable, values, aleatoric.clamp_min(1e-6).unsqueeze(-1).expand_as(values))
+    spread = aleatoric.clamp_min(1e-6).unsqueeze(-1).expand_as(values)
+    cell = _bound_probability(view, observable, values, spread)
     return ((cell * (1.0 - p_fail).unsqueeze(-1)) ** replicates).mean(dim=-1)
 
 
