@@ -207,23 +207,26 @@ class InterphaseAgent(Strategy):
         keep = [i for i, d in enumerate(pool) if d.content_hash() not in seen]
         if not keep:
             return None
-        value = epistemic[keep] * torch.sqrt(p_meet[keep].clamp_min(1e-6))
+        # What a run can tell: the model's doubt about a design, where the design could be verified
+        # (a design that cannot meet the target is not worth resolving, however uncertain).
+        p_verify = scores[4]
+        value = epistemic[keep] * p_verify[keep].clamp_min(1e-6)
         order = torch.argsort(value, descending=True).tolist()
         if float(value[order[0]]) < self.options["simulation_floor"] * 0.5:
             return None
         room = min(slots, self.options["max_simulations"] - len(done))  # running ones count
         picks = [keep[i] for i in order[:room]]
         chosen = tuple(self._sim_option(view, cheap, pool[i],
-                                        float(epistemic[i] * p_meet[i].clamp_min(1e-6).sqrt()),
+                                        float(epistemic[i] * p_verify[i].clamp_min(1e-6)),
                                         mean[i], epistemic[i], p_meet[i],
-                                        why=f"epistemic std {float(epistemic[i]):.3f} where P(meet) is "
-                                            f"{float(p_meet[i]):.2f}") for i in picks)
+                                        why=f"epistemic std {float(epistemic[i]):.3f} where P(verify) is "
+                                            f"{float(p_verify[i]):.2f}") for i in picks)
         runners = tuple(self._sim_option(view, cheap, pool[keep[i]], float(value[i]), mean[keep[i]],
                                          epistemic[keep[i]], p_meet[keep[i]]) for i in order[slots:slots + 3])
         ratio = self._cost_h(view, view.highest_fidelity, pool[picks[0]]) / max(chosen[0].cost, 1e-12)
         reason = (f"{cheap} at {len(chosen)} design(s): epistemic std of lab {self._objective(view)} "
-                  f"{float(epistemic[picks[0]]):.3f} > {self.options['simulation_floor']:g} near P(meet) "
-                  f"{float(p_meet[picks[0]]):.2f}, at 1/{ratio:,.0f} the lab cost")
+                  f"{float(epistemic[picks[0]]):.3f} > {self.options['simulation_floor']:g} near P(verify) "
+                  f"{float(p_verify[picks[0]]):.2f}, at 1/{ratio:,.0f} the lab cost")
         return Proposal(chosen=chosen, runners_up=runners, reason=reason,
                         scores={"fit_seconds": self.fit_seconds})
 
@@ -282,6 +285,10 @@ class InterphaseAgent(Strategy):
         screen = self._screening_source(view)
         if screen is not None and any(r.source == screen for r in view.running):
             return None  # a screen of the shortlist is minutes of simulated time away: wait for it
+        reference = self._reference(view)
+        if view.resource_of.get(reference) == CPU and reference != view.sources_on(CPU)[0] \
+                and any(r.source == reference for r in view.running):
+            return None  # the forecasts' own simulator is resolving the shortlist: minutes away
         chosen: list[ScoredOption] = []
         for design_id, (design, p) in list(self.replicate_wanted.items())[:slots]:
             tests = [r for r in view.runs_of(source) if r.design_id == design_id]
@@ -324,6 +331,10 @@ class InterphaseAgent(Strategy):
         first = picks[0] if picks else None
         detail = (f"; best {objective} {float(mean[first]):.3f} +/- {float(epistemic[first]):.3f}"
                   if first is not None else "")
+        reference = self._reference(view)
+        if reference != source:
+            misses = self._track(view)[0].misses.size
+            detail += f" (forecast from {reference}, corrected by {misses} lab misses)"
         reason = (f"{source} at {len(chosen)} design(s), {view.protocol.n_cycles} cycles reviewed every "
                   f"{self.options['review_every_cycles']}: batch P(verified) {sum(gains):.2f} for "
                   f"{sum(c.cost for c in chosen):.0f} lab hours{detail}")
