@@ -117,6 +117,8 @@ CASES: list[Case] = [
     Case("name-with-slash", on_world(name="runs/bad"), "name"),
     Case("unknown-strategy", on_world(strategy="no-such-strategy"), "strategy"),
     Case("agent-not-a-mapping", on_world(agent=["fast"]), "agent"),
+    Case("agent-forecast-from-unknown-source",
+         on_world(strategy="interphase", agent={"forecast_from": "pybamm-p2d"}), "agent.forecast_from"),
     # ---- the target
     Case("empty-target", on_world(target={}), "target"),
     Case("bound-without-limits", on_world(target=bound()), "target.bounds.0.lower"),

@@ -133,7 +133,7 @@ def resolve(config: RunConfig, base_dir: Path | None = None) -> RunPlan:
     Raises:
         InvalidInputError: Naming the field, for anything that cannot run.
     """
-    _check_strategy(config.strategy, config.agent)
+    strategy = _check_strategy(config.strategy, config.agent)
     world, world_ref = load_world_for(config, base_dir)
     horizon = world.protocol.n_cycles
     target = _target_in_force(config, world)
@@ -143,6 +143,7 @@ def resolve(config: RunConfig, base_dir: Path | None = None) -> RunPlan:
         "design_space": world.design_space, "protocol": world.protocol, "target": target,
         "sources": tuple(world.sources), "seed": config.seed})
     sources = _build_sources(world, inline=config.world is None)
+    strategy.check_sources(list(sources))
     measured = _check_observables(target, sources, horizon)
     highest = max(measured, key=lambda name: (sources[name].spec.fidelity, name))
     resource_of = {name: (name if source.channels else CPU) for name, source in sources.items()}
@@ -155,15 +156,15 @@ def resolve(config: RunConfig, base_dir: Path | None = None) -> RunPlan:
                    sources=sources, resource_of=resource_of, capacity=capacity, highest_fidelity=highest)
 
 
-def _check_strategy(name: str, settings: dict[str, Any] | None = None) -> None:
-    """Refuse an unknown strategy, or settings it does not take (it is built once to check them)."""
+def _check_strategy(name: str, settings: dict[str, Any] | None = None) -> Any:
+    """Refuse an unknown strategy, or settings it does not take; returns it, built once to check them."""
     from interphase.agent.strategy import make_strategy, strategy_names
 
     known = strategy_names()
     if name not in known:
         raise InvalidInputError("strategy", f"unknown strategy {name!r}; known: "
                                 f"{', '.join(known) or 'none is registered'}")
-    make_strategy(name, settings)
+    return make_strategy(name, settings)
 
 
 def _target_in_force(config: RunConfig, world: World) -> TargetSpec:

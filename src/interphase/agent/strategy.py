@@ -15,7 +15,7 @@ and a duplicate name raises, as source plugins do.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from interphase.agent.options import Proposal, StopOrder
@@ -37,6 +37,13 @@ class Strategy(ABC):
 
     def __init__(self, settings: dict[str, Any] | None = None) -> None:
         self.settings = dict(settings or {})
+
+    def check_sources(self, sources: Sequence[str]) -> None:  # noqa: B027 - optional hook
+        """Refuse settings that name a source the campaign does not have (before anything is written).
+
+        Raises:
+            InvalidInputError: Naming the setting (``agent.<name>``) and the sources there are.
+        """
 
     def observe(self, view: CampaignView) -> None:  # noqa: B027 - optional hook
         """Learn from the results in ``view`` (called when new ones arrived, and on resume)."""

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -83,6 +84,13 @@ class InterphaseAgent(Strategy):
         self._objective_name = RETENTION
         self.fit_seconds = 0.0
         self.replicate_wanted: dict[str, tuple[Design, float]] = {}
+
+    def check_sources(self, sources: Sequence[str]) -> None:
+        """Refuse a ``forecast_from`` that is neither ``auto`` nor one of ``sources``."""
+        wanted = self.options["forecast_from"]
+        if wanted != "auto" and wanted not in sources:
+            raise InvalidInputError("agent.forecast_from", f"unknown source {wanted!r}; expected auto or one "
+                                    f"of {', '.join(sorted(sources))}")
 
     # ------------------------------------------------------------------ learning
 
@@ -259,9 +267,7 @@ class InterphaseAgent(Strategy):
         """
         wanted = self.options["forecast_from"]
         if wanted != "auto":
-            if wanted not in view.sources:
-                raise InvalidInputError("agent.forecast_from", f"unknown source {wanted!r}; expected auto or "
-                                        f"one of {', '.join(sorted(view.sources))}")
+            self.check_sources(list(view.sources))
             return str(wanted)
         simulators = view.sources_on(CPU)
         if not simulators:
