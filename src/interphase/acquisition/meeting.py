@@ -126,14 +126,19 @@ class qProbabilityOfMeeting(MCAcquisitionFunction):  # noqa: N801 - BoTorch's na
         return batch.reshape(-1, *batch.shape[-1:]).mean(dim=0)
 
 
+def normal_quantiles(draws: int, dtype: torch.dtype = torch.float64) -> Tensor:
+    """``draws`` stratified standard normal quantiles ``Phi^-1((k + 1/2) / draws)``."""
+    levels = (torch.arange(draws, dtype=dtype) + 0.5) / draws
+    return torch.distributions.Normal(0.0, 1.0).icdf(levels)
+
+
 def shared_draws(draws: int, q: int) -> Tensor:
-    """``draws x q`` standard normal quantiles ``Phi^-1((k + 1/2) / draws)``, permuted per position.
+    """``draws x q`` :func:`normal_quantiles`, permuted per position.
 
     Every position of a batch gets the same stratified set, in an order fixed by the position, so
     designs of one batch draw their shifts independently and a batch scores the same every call.
     """
-    levels = (torch.arange(draws, dtype=torch.float64) + 0.5) / draws
-    quantiles = torch.distributions.Normal(0.0, 1.0).icdf(levels)
+    quantiles = normal_quantiles(draws)
     columns = []
     for position in range(q):
         order = torch.randperm(draws, generator=torch.Generator().manual_seed(7919 + position))

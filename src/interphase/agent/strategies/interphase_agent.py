@@ -250,11 +250,12 @@ class InterphaseAgent(Strategy):
 
         None: only the cheapest.
         """
-        design = view.design_space.sample_sobol(1, seed=0)[0]
-        limit = self.options["screen_cpu_seconds"]
-        affordable = [name for name in view.sources_on(CPU)[1:]
-                      if view.estimate_cost(name, design, view.protocol).cpu_seconds <= limit]
-        return affordable[-1] if affordable and self.options["max_screens"] > 0 else None
+        if self.options["max_screens"] <= 0:
+            return None
+        cheapest = view.sources_on(CPU)[0]
+        affordable = [name for name in _affordable_simulators(view, self.options["screen_cpu_seconds"])
+                      if name != cheapest]
+        return affordable[-1] if affordable else None
 
     def _reference(self, view: CampaignView) -> str:
         """The source launch forecasts are made for (setting ``forecast_from``).
@@ -272,10 +273,7 @@ class InterphaseAgent(Strategy):
         simulators = view.sources_on(CPU)
         if not simulators:
             return view.highest_fidelity
-        design = view.design_space.sample_sobol(1, seed=0)[0]
-        limit = self.options["reference_cpu_seconds"]
-        affordable = [name for name in simulators
-                      if view.estimate_cost(name, design, view.protocol).cpu_seconds <= limit]
+        affordable = _affordable_simulators(view, self.options["reference_cpu_seconds"])
         return affordable[-1] if affordable else simulators[0]
 
     def _reference_runs_wanted(self, view: CampaignView) -> int:
@@ -291,9 +289,7 @@ class InterphaseAgent(Strategy):
         screen = self._screening_source(view)
         if screen is not None and any(r.source == screen for r in view.running):
             return None  # a screen of the shortlist is minutes of simulated time away: wait for it
-        reference = self._reference(view)
-        if view.resource_of.get(reference) == CPU and reference != view.sources_on(CPU)[0] \
-                and any(r.source == reference for r in view.running):
+        if self._reference_runs_wanted(view) and any(r.source == self._reference(view) for r in view.running):
             return None  # the forecasts' own simulator is resolving the shortlist: minutes away
         chosen: list[ScoredOption] = []
         for design_id, (design, p) in list(self.replicate_wanted.items())[:slots]:
@@ -692,6 +688,13 @@ def _bound_probability(view: CampaignView, observable: str, mean: torch.Tensor,
     return probability
 
 
+def _affordable_simulators(view: CampaignView, cpu_seconds: float) -> list[str]:
+    """The CPU sources (lowest fidelity first) whose run of one design costs at most ``cpu_seconds``."""
+    design = view.design_space.sample_sobol(1, seed=0)[0]
+    return [name for name in view.sources_on(CPU)
+            if view.estimate_cost(name, design, view.protocol).cpu_seconds <= cpu_seconds]
+
+
 def _verify_probability(view: CampaignView, observable: str, mean: torch.Tensor, epistemic: torch.Tensor,
                         aleatoric: torch.Tensor, p_fail: torch.Tensor, draws: int = 32) -> torch.Tensor:
     """``B`` probabilities that all ``view.check.replicates`` cells of each design meet the bounds.
@@ -700,9 +703,10 @@ def _verify_probability(view: CampaignView, observable: str, mean: torch.Tensor,
     it, each cell scatters by ``aleatoric`` and fails with ``p_fail``, independently. So
     ``E_f[(P(cell meets | f) (1 - p_fail))^r]``, by ``draws`` stratified normal quantiles of ``f``.
     """
+    from interphase.acquisition.meeting import normal_quantiles
+
     replicates = max(int(view.check.replicates), 1)
-    levels = (torch.arange(draws, dtype=mean.dtype) + 0.5) / draws
-    quantiles = torch.distributions.Normal(0.0, 1.0).icdf(levels)
+    quantiles = normal_quantiles(draws, mean.dtype)
     values = mean.unsqueeze(-1) + epistemic.unsqueeze(-1) * quantiles  # B x draws
     spread = aleatoric.clamp_min(1e-6).unsqueeze(-1).expand_as(values)
     cell = _bound_probability(view, observable, values, spread)
