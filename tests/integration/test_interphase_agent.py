@@ -28,7 +28,7 @@ pytestmark = pytest.mark.timeout(600)
 LIGHT = {"members": 2, "epochs": 8, "warm_epochs": 4, "min_steps": 20, "min_simulations": 6,
          "max_simulations": 6, "candidates": 64, "local_moves": 2, "n_samples": 2, "review_every_cycles": 5,
          "first_review": 5, "replicate_after_cycles": 5, "min_full_tests": 2, "min_reference": 2,
-         "reference_cpu_seconds": 4.0}  # SPMe's 20 cycles: 3.4 CPU s
+         "reference_cpu_seconds": 4.0, "shortlist_rounds": 1}  # SPMe's 20 cycles: 3.4 CPU s
 
 
 @pytest.fixture
@@ -104,9 +104,20 @@ def test_lab_launches_carry_forecasts_runners_up_and_thinking_time(store: Store,
     assert all(d.chosen["decide_seconds"] >= 0.0 for d in decisions if d.chosen["kind"] == "launch")
     sims = [d for d in decisions if d.chosen["kind"] == "launch" and d.chosen["resource"] == "cpu"]
     # The cheapest simulator space-fills; the reference (space-filled too) takes the refinements.
-    cpu_runs = [r["source"] for d in sims for r in d.chosen["runs"]]
+    shortlist = [d for d in sims if "would test next" in d.reason]
+    cpu_runs = [r["source"] for d in sims if d not in shortlist for r in d.chosen["runs"]]
     assert cpu_runs.count("pybamm-spm") <= LIGHT["min_simulations"]
     assert cpu_runs.count("pybamm-spme") <= LIGHT["max_simulations"]
+    # Simulate before you build: the lab's picks ran on the reference first, then the pick was
+    # made again; the lab launches what the reference ran, or new picks after the last round.
+    assert shortlist and all(r["source"] == "pybamm-spme" for d in shortlist for r in d.chosen["runs"])
+    simulated = {r["design_id"]: d.chosen["clock_h"] for d in sims for r in d.chosen["runs"]
+                 if r["source"] == "pybamm-spme"}
+    launched_h = {r["design_id"]: d.chosen["clock_h"] for d in lab for r in d.chosen["runs"]
+                  if not r.get("replicate_of")}
+    assert any(simulated.get(key, math.inf) <= at for key, at in launched_h.items()), shortlist[0].reason
+    rounds = [int(d.reason.split("(round ")[1].split(" ")[0]) for d in shortlist]
+    assert max(rounds) <= LIGHT["shortlist_rounds"]
     early = [r for d in lab for r in d.chosen["runs"] if r.get("replicate_of")]
     assert early, [d.reason for d in lab]  # a forecast above 0.01 asks a replicate at the next free channel
     assert outcome.runs == len(store.list_results(campaign="agent-launches"))

@@ -8,7 +8,9 @@ At every event it decides four things together:
   on the ensemble's BoTorch posterior), with tests already running counted in the batch;
 - *which source*: lab channels take the tests with the best value per lab hour; CPU workers
   take the simulations that tell the most per CPU hour about the designs closest to a hit (the
-  ensemble's epistemic std of the lab endpoint there), until that falls below a floor;
+  ensemble's epistemic std of the lab endpoint there), until that falls below a floor; and
+  before a design goes to the lab, the simulator its forecast comes from runs it, the model is
+  refitted and the pick made again (``shortlist_rounds``; :mod:`interphase.agent.shortlist`);
 - *what test length*: every test is planned to the horizon and reviewed every
   ``review_every_cycles`` cycles; once its forecast from its first cycles gives
   ``P(meet) < stop_below`` it is stopped, and once it gives ``P(meet) > replicate_above`` a
@@ -34,6 +36,7 @@ import torch
 
 from interphase.agent.options import Option, Proposal, ScoredOption, StopOrder
 from interphase.agent.region import TargetRegion
+from interphase.agent.shortlist import ReferenceShortlist
 from interphase.agent.strategy import Strategy, register_strategy
 from interphase.agent.track_record import Failures, Misses
 from interphase.agent.view import CPU, CampaignView
@@ -52,6 +55,9 @@ DEFAULTS: dict[str, Any] = {
     # the lab are the track record's to learn), the highest-fidelity source's name forecasts
     # from the model's own head for it.
     "forecast_from": "auto", "reference_cpu_seconds": 30.0, "min_reference": 12,
+    # Simulate before you build: the lab's picks run on that simulator first (then a refit and a
+    # new pick), for up to shortlist_rounds rounds per launch (0: launch on the model's forecast).
+    "shortlist_rounds": 3,
     # The model's random-prior scale. The model's default (1.0) keeps its epistemic spread falling
     # with data; the agent refits on a few hundred steps, which cancel a prior that wide too
     # little for its forecasts of running tests, and its discovery figures were measured at 0.3.
@@ -84,6 +90,7 @@ class InterphaseAgent(Strategy):
         self._objective_name = RETENTION
         self.fit_seconds = 0.0
         self.replicate_wanted: dict[str, tuple[Design, float]] = {}
+        self.shortlist = ReferenceShortlist(rounds_allowed=int(self.options["shortlist_rounds"]))
 
     def check_sources(self, sources: Sequence[str]) -> None:
         """Refuse a ``forecast_from`` that is neither ``auto`` nor one of ``sources``."""
@@ -98,7 +105,7 @@ class InterphaseAgent(Strategy):
         """Refit the model when highest-fidelity data or enough simulations arrived.
 
         Highest-fidelity data is a result, or new cycles of a running test; the running tests' first
-        cycles train it as partial records.
+        cycles train it as partial records. The reference runs of the lab's shortlist refit it too.
         """
         highest = [c for c in view.completed if c.source == view.highest_fidelity]
         sims = [c for c in view.completed if view.resource_of[c.source] == CPU]
@@ -107,10 +114,12 @@ class InterphaseAgent(Strategy):
                                        or len(view.runs_of(self._reference(view), running=False))
                                        < self._reference_runs_wanted(view)):
             return
-        if self.surrogate is not None and len(highest) == self.fitted_highest and \
+        shortlisted = self.surrogate is not None and self.shortlist.ready_to_fit(view, self._reference(view))
+        if self.surrogate is not None and not shortlisted and len(highest) == self.fitted_highest and \
                 shown < self.fitted_shown + self.options["review_every_cycles"] and \
                 len(sims) - self.fitted_sims < self.options["refit_every"]:
             return
+        self.shortlist.fitted()
         began = time.monotonic()
         dataset = self._dataset(view)
         from interphase.models.config import NetConfig
@@ -190,6 +199,9 @@ class InterphaseAgent(Strategy):
                 return None
             return Proposal(chosen=tuple(chosen), reason=f"{names}: {len(chosen)} space-filling "
                             "simulation(s) of the target region before the model's first fit")
+        shortlisted = self.shortlist.wanted(view, reference, slots)
+        if shortlisted and view.resource_of.get(reference) == CPU:
+            return self._shortlist_runs(view, reference, shortlisted)
         pool, scores = self._scores(view)
         p_meet, mean, epistemic = scores[:3]
         if screen is not None and len(view.runs_of(screen)) < self.options["max_screens"]:
@@ -237,6 +249,18 @@ class InterphaseAgent(Strategy):
                   f"{float(p_verify[picks[0]]):.2f}, at 1/{ratio:,.0f} the lab cost")
         return Proposal(chosen=chosen, runners_up=runners, reason=reason,
                         scores={"fit_seconds": self.fit_seconds})
+
+    def _shortlist_runs(self, view: CampaignView, reference: str, designs: list[Design]) -> Proposal:
+        """Reference runs of the lab's next picks, before any of them goes to a cell."""
+        lab_h = self._cost_h(view, view.highest_fidelity, designs[0])
+        chosen = tuple(ScoredOption(Option(reference, d, view.protocol), value=math.nan,
+                                    cost=self._cost_h(view, reference, d), utility=math.nan,
+                                    why="the lab's next pick, simulated before its cell is built")
+                       for d in designs)
+        return Proposal(chosen=chosen, reason=(
+            f"{reference} at {len(chosen)} design(s) the lab would test next (round {self.shortlist.rounds} "
+            f"of {self.shortlist.rounds_allowed}): seconds of simulation before a {lab_h:.0f}-hour test, "
+            f"then a refit and a new pick"))
 
     def _sim_option(self, view: CampaignView, source: str, design: Design, value: float, mean: Any,
                     epistemic: Any, p_meet: Any, why: str = "") -> ScoredOption:
@@ -307,6 +331,12 @@ class InterphaseAgent(Strategy):
         began = time.monotonic()
         picks, gains, single, meta = self._batch(view, candidates, scores, slots - len(chosen))
         p_meet, mean, epistemic, aleatoric, p_verify, bias = meta
+        reference = self._reference(view)
+        if view.resource_of.get(reference) == CPU and picks and \
+                self.shortlist.hold(view, reference, [candidates[i] for i in picks]):
+            picks, gains = [], []  # simulated first (replicates go ahead)
+        elif picks:
+            self.shortlist.launched()
         for i, gain in zip(picks, gains, strict=True):
             cost = self._cost_h(view, source, candidates[i])
             std = torch.sqrt(epistemic[i] ** 2 + aleatoric[i] ** 2)
@@ -333,7 +363,6 @@ class InterphaseAgent(Strategy):
         first = picks[0] if picks else None
         detail = (f"; best {objective} {float(mean[first]):.3f} +/- {float(epistemic[first]):.3f}"
                   if first is not None else "")
-        reference = self._reference(view)
         if reference != source:
             misses = self._track(view)[0].misses.size
             detail += f" (forecast from {reference}, corrected by {misses} lab misses)"
@@ -417,6 +446,9 @@ class InterphaseAgent(Strategy):
         best = sorted(tested, key=lambda c: -(view.check.score(c.result) or -math.inf))[:4]
         anchors = [c.design for c in best] + [r.design for r in view.running
                                               if r.source == view.highest_fidelity]
+        reference = self._reference(view)
+        if view.resource_of.get(reference) == CPU:  # the designs the reference ran, as they are
+            pool += self.shortlist.simulated(view, reference)
         rng = np.random.default_rng(view.seed + self.fits)
         if anchors:
             region = TargetRegion.of(view.design_space, view.target)
