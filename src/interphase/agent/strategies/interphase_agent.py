@@ -313,8 +313,6 @@ class InterphaseAgent(Strategy):
         screen = self._screening_source(view)
         if screen is not None and any(r.source == screen for r in view.running):
             return None  # a screen of the shortlist is minutes of simulated time away: wait for it
-        if self._reference_runs_wanted(view) and any(r.source == self._reference(view) for r in view.running):
-            return None  # the forecasts' own simulator is resolving the shortlist: minutes away
         chosen: list[ScoredOption] = []
         for design_id, (design, p) in list(self.replicate_wanted.items())[:slots]:
             tests = [r for r in view.runs_of(source) if r.design_id == design_id]
