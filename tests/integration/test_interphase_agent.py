@@ -121,3 +121,16 @@ def test_lab_launches_carry_forecasts_runners_up_and_thinking_time(store: Store,
     early = [r for d in lab for r in d.chosen["runs"] if r.get("replicate_of")]
     assert early, [d.reason for d in lab]  # a forecast above 0.01 asks a replicate at the next free channel
     assert outcome.runs == len(store.list_results(campaign="agent-launches"))
+
+
+def test_with_only_the_cheapest_simulator_the_lab_is_forecast_from_its_own_head(store: Store) -> None:
+    """electrolyte-conductivity's one simulator has no solvent-ratio term: no reference to forecast from."""
+    config = RunConfig(name="agent-robot", world="electrolyte-conductivity", strategy="interphase", seed=1,
+                       agent={**LIGHT, "min_simulations": 8}, budget={"lab_hours": 4}, stop={"max_runs": 24})
+    run_campaign(store, resolve(config))
+    decisions = store.list_decisions("agent-robot")
+    lab = [d for d in decisions if d.chosen["kind"] == "launch" and d.chosen["resource"] != "cpu"]
+    assert lab and all("forecast from" not in d.reason for d in lab), [d.reason for d in lab]
+    forecast = lab[0].chosen["runs"][0]["predicted"]["Conductivity [S.m-1]"]
+    assert forecast["raw_mean"] == forecast["mean"]  # no lab miss to correct by yet
+    assert not [d for d in decisions if "would test next" in d.reason]  # nothing to simulate first

@@ -1,4 +1,4 @@
-"""Simulate before you build: the lab's picks wait for their reference runs, for a bounded number of rounds."""
+"""Simulate before you build: the lab's picks wait for their reference runs, a bounded number of rounds."""
 
 from __future__ import annotations
 

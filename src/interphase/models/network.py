@@ -8,6 +8,7 @@ wires them into ``InterphaseNet``.
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -25,7 +26,9 @@ def mlp(in_dim: int, hidden: int, out_dim: int, depth: int, dropout: float = 0.0
         if dropout > 0.0:
             layers.append(nn.Dropout(dropout))
         width = hidden
-    layers.append(nn.Linear(width, out_dim))
+    with warnings.catch_warnings():  # a head with nothing to emit (no per-cycle observable) is empty
+        warnings.filterwarnings("ignore", "Initializing zero-element tensors is a no-op", UserWarning)
+        layers.append(nn.Linear(width, out_dim))
     return nn.Sequential(*layers)
 
 
