@@ -52,8 +52,8 @@ DEFAULTS: dict[str, Any] = {
     "miss_model_after": 5,
     # Where launch forecasts come from: "auto" is the highest-fidelity simulator a run of which
     # costs at most reference_cpu_seconds (the lab's nearest affordable model; its misses against
-    # the lab are the track record's to learn) when that is more than the cheapest, else the
-    # model's own head for the highest fidelity; a source's name forecasts from its head.
+    # the lab are the track record's to learn), else the cheapest; a source's name forecasts
+    # from the model's own head for it.
     "forecast_from": "auto", "reference_cpu_seconds": 30.0, "min_reference": 12,
     # Simulate before you build: the lab's picks run on that simulator first (then a refit and a
     # new pick), for up to shortlist_rounds rounds per launch (0: launch on the model's forecast).
@@ -288,12 +288,10 @@ class InterphaseAgent(Strategy):
         ``reference_cpu_seconds``. A cell is closer to the most faithful model than to the
         crudest (the cheapest simulator of ``sei-life`` has no lithium plating, and ranked cold,
         fast-charged designs first, which plate in the lab); what that model still misses is
-        learnt from the lab's tests by the track record. When that simulator is the cheapest (or
-        none is affordable), the forecast is the model's own head for the highest fidelity,
-        which learns from the cheapest source through the shared latent: the cheapest of
-        ``electrolyte-conductivity`` has no solvent-ratio dependence, and forecasting from it
-        left a track record in two variables to learn all of the lab's (10 seeds: median 2.0 h
-        from it, 1.5 h from the robot's head).
+        learnt from the lab's tests by the track record. None affordable: the cheapest. (On
+        ``electrolyte-conductivity``, whose one simulator has no solvent-ratio term, forecasting
+        from the robot's own head instead gave medians of 1.5 h and 2.75 h over two runs of 10
+        seeds, against 2.0 h from the simulator: no better, within the run-to-run spread.)
         """
         wanted = self.options["forecast_from"]
         if wanted != "auto":
@@ -303,9 +301,7 @@ class InterphaseAgent(Strategy):
         if not simulators:
             return view.highest_fidelity
         affordable = _affordable_simulators(view, self.options["reference_cpu_seconds"])
-        if not affordable or affordable[-1] == simulators[0]:
-            return view.highest_fidelity
-        return affordable[-1]
+        return affordable[-1] if affordable else simulators[0]
 
     def _reference_runs_wanted(self, view: CampaignView) -> int:
         """Space-filling runs of the reference before the first fit (none for the cheapest or the lab)."""
