@@ -54,9 +54,9 @@ def short_world(tmp_path: Path) -> Path:
     return path
 
 
-def _campaign(store: Store, world: Path, name: str, **agent: Any) -> Any:
+def _campaign(store: Store, world: Path, name: str, max_runs: int = 20, **agent: Any) -> Any:
     config = RunConfig(name=name, world=str(world), strategy="interphase", seed=3, agent={**LIGHT, **agent},
-                       budget={"lab_hours": 600}, stop={"max_runs": 20})
+                       budget={"lab_hours": 600}, stop={"max_runs": max_runs})
     return run_campaign(store, resolve(config))
 
 
@@ -83,7 +83,9 @@ def test_reviews_stop_tests_whose_forecast_misses(store: Store, short_world: Pat
 
 
 def test_lab_launches_carry_forecasts_runners_up_and_thinking_time(store: Store, short_world: Path) -> None:
-    outcome = _campaign(store, short_world, "agent-launches", replicate_above=0.01)
+    # Simulations end on measured CPU time, so how many runs come before the first early replicate
+    # varies with the machine's load; 28 leave room for the shortlist's runs under a loaded CI.
+    outcome = _campaign(store, short_world, "agent-launches", max_runs=28, replicate_above=0.01)
     decisions = store.list_decisions("agent-launches")
     lab = [d for d in decisions
            if d.chosen["kind"] == "launch" and d.chosen["runs"][0]["source"] == "lab-cell"]
