@@ -79,6 +79,10 @@ def test_reviews_stop_tests_whose_forecast_misses(store: Store, short_world: Pat
     stopped = [r for r in store.list_results(campaign="agent-stops") if r.result.metadata.get("stopped_by")]
     assert {r.request_id for r in stopped} <= {s.chosen["request_id"] for s in stops}
     assert all((r.result.cycles_run or 0) < 20 for r in stopped)
+    # A design whose cell was stopped is not launched again: new launches are new designs.
+    launched = [r["design_id"] for d in decisions if d.chosen["kind"] == "launch" for r in d.chosen["runs"]
+                if r["source"] == "lab-cell" and not r.get("replicate_of")]
+    assert len(set(launched)) == len(launched)
     assert outcome.status in ("verified", "max_runs", "budget", "exhausted")
 
 

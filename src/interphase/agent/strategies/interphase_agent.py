@@ -457,7 +457,14 @@ class InterphaseAgent(Strategy):
             moves = z[:, None, :] + rng.normal(0.0, 0.06,
                                                (len(anchors), self.options["local_moves"], z.shape[1]))
             pool += region.from_region(moves.reshape(-1, z.shape[1]))
-        return [d for d in pool if view.check.in_region(d)]
+        # A new launch is a new design: a design the lab tests or tested gets more cells only as
+        # the replicates of a hit (a cell that fell short or was stopped below the bound is the
+        # same bet lost once); one lost to an assembly defect was never tested.
+        tested = {c.design.content_hash() for c in view.completed
+                  if c.source == view.highest_fidelity
+                  and c.result.metadata.get("failure_cause") != "assembly defect"}
+        tested |= {r.design.content_hash() for r in view.running if r.source == view.highest_fidelity}
+        return [d for d in pool if view.check.in_region(d) and d.content_hash() not in tested]
 
     def _lab_scores(self, view: CampaignView, designs: list[Design]) -> tuple[torch.Tensor, ...]:
         """Each design's lab outlook at the highest fidelity: ``B`` tensors.
