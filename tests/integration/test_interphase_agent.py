@@ -125,7 +125,11 @@ def test_lab_launches_carry_forecasts_runners_up_and_thinking_time(store: Store,
     rounds = [int(d.reason.split("(round ")[1].split(" ")[0]) for d in shortlist]
     assert max(rounds) <= LIGHT["shortlist_rounds"]
     early = [r for d in lab for r in d.chosen["runs"] if r.get("replicate_of")]
-    assert early, [d.reason for d in lab]  # a forecast above 0.01 asks a replicate at the next free channel
+    # A forecast above 0.01 asks a replicate at the next free channel, once min_full_tests lab tests
+    # ran to the horizon (under load the campaign may reach max_runs before that: simulations end
+    # on measured CPU time).
+    full = [r for r in store.list_results(campaign="agent-launches") if "meets_target" in r.result.metadata]
+    assert early or len(full) <= LIGHT["min_full_tests"], [d.reason for d in lab]
     assert outcome.runs == len(store.list_results(campaign="agent-launches"))
 
 
