@@ -91,6 +91,7 @@ class InterphaseAgent(Strategy):
         self.fit_seconds = 0.0
         self.replicate_wanted: dict[str, tuple[Design, float]] = {}
         self.shortlist = ReferenceShortlist(rounds_allowed=int(self.options["shortlist_rounds"]))
+        self._reference_name: str | None = None
 
     def check_sources(self, sources: Sequence[str]) -> None:
         """Refuse a ``forecast_from`` that is neither ``auto`` nor one of ``sources``."""
@@ -119,7 +120,8 @@ class InterphaseAgent(Strategy):
                 shown < self.fitted_shown + self.options["review_every_cycles"] and \
                 len(sims) - self.fitted_sims < self.options["refit_every"]:
             return
-        self.shortlist.fitted()
+        if shortlisted:  # a refit for another reason does not stand for runs still in flight
+            self.shortlist.fitted()
         began = time.monotonic()
         dataset = self._dataset(view)
         from interphase.models.config import NetConfig
@@ -293,6 +295,11 @@ class InterphaseAgent(Strategy):
         from the robot's own head instead gave medians of 1.5 h and 2.75 h over two runs of 10
         seeds, against 2.0 h from the simulator: no better, within the run-to-run spread.)
         """
+        if self._reference_name is None:  # a campaign's sources and protocol do not change
+            self._reference_name = self._choose_reference(view)
+        return self._reference_name
+
+    def _choose_reference(self, view: CampaignView) -> str:
         wanted = self.options["forecast_from"]
         if wanted != "auto":
             self.check_sources(list(view.sources))
