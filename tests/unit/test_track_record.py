@@ -91,3 +91,29 @@ def test_the_miss_models_uncertainty_is_small_next_to_the_tests_and_wide_far_fro
     pooled = Misses(points=points, misses=misses, forecast_std=np.full(16, 0.01), radius=0.25,
                     floor_std=0.001, prior_std=0.05)
     assert pooled.local_std(torch.zeros(2, 3)).tolist() == pytest.approx([pooled.extra_std] * 2)
+
+
+def test_the_horizon_estimate_follows_a_power_law_fade_and_clips_its_exponent() -> None:
+    from interphase.agent.track_record import horizon_estimate
+
+    cycles = np.arange(1, 41, dtype=float)
+    sqrt_fade = 1.0 - 0.01 * np.sqrt(cycles - 1.0)  # 0 at cycle 1, diffusion-limited growth
+    estimate = horizon_estimate(cycles, sqrt_fade, 200.0)
+    # The fit is of the change from cycle 1 against the cycle number: close to 0.5 here.
+    assert estimate == pytest.approx(1.0 - 0.01 * np.sqrt(39.0) * np.sqrt(200.0 / 40.0), abs=0.01)
+    quadratic = 1.0 - 2e-5 * cycles ** 2  # faster than linear: clipped to a = 1
+    first = float(quadratic[0])
+    assert horizon_estimate(cycles, quadratic, 200.0) == pytest.approx(
+        first - (first - float(quadratic[-3:].mean())) * 5.0, abs=1e-9)
+    flat = np.ones(40)
+    assert horizon_estimate(cycles, flat, 200.0) == pytest.approx(1.0)
+
+
+def test_the_horizon_estimate_needs_cycles_to_fit_and_stops_at_the_horizon() -> None:
+    from interphase.agent.track_record import horizon_estimate
+
+    assert horizon_estimate(np.arange(1.0, 7.0), np.linspace(1.0, 0.99, 6), 200.0) is None  # 2 cycles from 5
+    full = np.linspace(1.0, 0.9, 200)
+    assert horizon_estimate(np.arange(1.0, 201.0), full, 200.0) == pytest.approx(float(full[-3:].mean()))
+    rising = 1.0 + 0.01 * np.sqrt(np.arange(40.0))  # resistance grows the same way
+    assert horizon_estimate(np.arange(1.0, 41.0), rising, 160.0) > float(rising[-3:].mean()) + 0.05

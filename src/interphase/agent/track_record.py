@@ -7,8 +7,10 @@ showed next to where they ran, in the target region's unit cube, and smooths it 
 with a Gaussian kernel:
 
 - *misses*: observed less forecast objective, for tests that ran to the horizon and for tests
-  stopped once the objective fell below the target's lower bound (for those, the value at the
-  stop is an upper bound of the last cycle's, so their miss is an upper bound too);
+  that were stopped (for those, the value the test's own fade reaches at the horizon,
+  :func:`horizon_estimate`: the value at the stop is no estimate of the last cycle's, and a cold
+  cell stopped at 0.939 after 33 cycles, against a forecast of 0.968, had missed by far more than
+  0.03);
 - *failures*: tests that failed for a cause of the design (a short circuit, not an assembly
   defect), against the share of the horizon each test survived.
 
@@ -29,6 +31,46 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import Tensor
+
+
+def horizon_estimate(indices: np.ndarray, values: np.ndarray, horizon: float,
+                     exponent_range: tuple[float, float] = (0.2, 1.0)) -> float | None:
+    """The value a stopped test's observable would reach at ``horizon``, from its own cycles.
+
+    Its change from the first cycle, ``values[0] - values``, is fitted as ``b n^a`` (least squares
+    in log-log over cycles 5 on, ``a`` clipped to ``exponent_range``: diffusion-limited SEI growth
+    gives 0.5, plating and loss of active material up to 1, a break-in that levels off less), and
+    the last three cycles' mean is carried on to ``horizon`` with that exponent. On the 843 lab
+    tests of ``sei-life`` that ran 200 cycles in the discovery baselines' store
+    (``benchmarks/stop_extrapolation.py``), the estimate from cycle 20 was at or above the final
+    value in 83 % of them (median +0.022, 10th to 90th percentile -0.011 to +0.050), from cycle
+    40 in 85 % (median +0.014): a mild upper bound. The value at the stop was above it by a
+    median 0.088 from cycle 20 and 0.070 from cycle 40.
+
+    Args:
+        indices: ``n`` cycle numbers, increasing.
+        values: ``n`` the observable at those cycles.
+        horizon: The cycle to estimate the value at.
+        exponent_range: The least and greatest exponent ``a``.
+
+    Returns:
+        The estimate, or None with fewer than five cycles from cycle 5 on (nothing to fit). A test
+        already at or past ``horizon`` gives its last three cycles' mean.
+    """
+    indices, values = np.asarray(indices, dtype=float), np.asarray(values, dtype=float)
+    if len(values) < 3:
+        return None
+    recent, last = float(values[-3:].mean()), float(indices[-1])
+    if last >= horizon:
+        return recent
+    fitted = indices >= 5
+    if fitted.sum() < 5:
+        return None
+    change = values[0] - values[fitted]
+    sign = 1.0 if float(values[0] - recent) >= 0 else -1.0  # a rising observable fits the same way
+    slope = np.polyfit(np.log(indices[fitted]), np.log(np.maximum(sign * change, 1e-4)), 1)[0]
+    exponent = float(np.clip(slope, *exponent_range))
+    return float(values[0] - (values[0] - recent) * (horizon / last) ** exponent)
 
 
 @dataclass(frozen=True)

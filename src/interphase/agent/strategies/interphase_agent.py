@@ -38,7 +38,7 @@ from interphase.agent.options import Option, Proposal, ScoredOption, StopOrder
 from interphase.agent.region import TargetRegion
 from interphase.agent.shortlist import ReferenceShortlist
 from interphase.agent.strategy import Strategy, register_strategy
-from interphase.agent.track_record import Failures, Misses
+from interphase.agent.track_record import Failures, Misses, horizon_estimate
 from interphase.agent.view import CPU, CampaignView
 from interphase.schema import Design, InvalidInputError
 
@@ -520,8 +520,9 @@ class InterphaseAgent(Strategy):
 
         Each launch decision stored the forecast of the objective; each test of the highest-fidelity
         source shows what came of it. Returns the misses of the tests that ran to the horizon, were
-        stopped below the bound or failed for a cause of the design (counted as ending at the
-        bound, the least miss a failure can be; their neighbours' forecasts are corrected by them, and the
+        stopped (at the value their own fade reaches by the horizon) or failed for a cause of the
+        design (counted as ending at the bound, or below it where their fade was heading: the
+        least miss a failure can be; their neighbours' forecasts are corrected by them, and the
         spread the model did not foresee widens every forecast: the designs an agent picks are
         those it overrates), the tests' failures, and the misses of full-length tests alone (the
         pooled correction of forecasts from a running test's first cycles).
@@ -550,17 +551,15 @@ class InterphaseAgent(Strategy):
             if failed and run.result.metadata.get("failure_cause") == "assembly defect":
                 continue  # a fault of one build, not of the design
             if failed:  # it cannot meet the target: at best it ended at the bound
-                recent = _recent(run.result.observations, objective)
-                observed = lower if recent is None or lower is None else min(recent, lower)
+                reached = _at_horizon(run.result.observations, objective, index)
+                observed = lower if reached is None or lower is None else min(reached, lower)
                 full = False
             elif run.meets_target is not None:
                 observed = view.check.value_at(run.result.observations, objective, index)
                 full = True
-            else:  # stopped: only a fall below the bound says what the last cycle would have been
-                observed = _recent(run.result.observations, objective)
+            else:  # stopped: where its own fade would have taken it by the horizon
+                observed = _at_horizon(run.result.observations, objective, index)
                 full = False
-                if observed is None or lower is None or observed >= lower:
-                    observed = None
             if observed is not None:  # against the model's own forecast: the correction is what is learnt
                 made = forecast.get("raw_mean", forecast["mean"])
                 rows.append((run.design, observed - made, forecast.get("std") or 0.0, full))
@@ -765,6 +764,18 @@ def _lower_bound(view: CampaignView, observable: str) -> float | None:
     bounds = [b.lower for b in view.target.bounds
               if b.observable == observable and b.lower is not None and b.at_index is None]
     return max(bounds) if bounds else None
+
+
+def _at_horizon(observations: Any, observable: str, index: int | float) -> float | None:
+    """The value of a stopped or failed test's ``observable`` at cycle ``index``, from its own fade.
+
+    :func:`~interphase.agent.track_record.horizon_estimate` for a cycle ``index``; for an
+    objective read at a condition (not a cycle), the last three values' mean. None: too few values.
+    """
+    points = sorted((o.index, o.value) for o in observations if o.observable == observable)
+    if isinstance(index, float):
+        return _recent(observations, observable)
+    return horizon_estimate(np.asarray([p[0] for p in points]), np.asarray([p[1] for p in points]), index)
 
 
 def _recent(observations: Any, observable: str) -> float | None:
