@@ -43,10 +43,12 @@ def test_failures_rise_near_failed_tests_and_count_stopped_tests_by_their_exposu
 
 def test_a_model_of_the_misses_replaces_the_kernel_and_keeps_the_shape() -> None:
     record = Misses(points=np.zeros((1, 3)), misses=np.zeros(1), forecast_std=np.zeros(1), radius=0.2,
-                    floor_std=0.005, prior_std=0.05, model=lambda z: -0.1 * z[:, 0])
+                    floor_std=0.005, prior_std=0.05, model=lambda x: -0.1 * x[:, 0] + 0.01 * x[:, -1])
     z = torch.tensor([[[0.5, 0.0, 0.0], [1.0, 0.3, 0.3]]], dtype=torch.float64)  # 1 x 2 x d
-    bias = record.local_bias(z)
-    assert bias.shape == (1, 2) and bias.flatten().tolist() == pytest.approx([-0.05, -0.1])
+    bias = record.local_bias(z, torch.zeros(1, 2))  # forecasts at level 0.5
+    assert bias.shape == (1, 2) and bias.flatten().tolist() == pytest.approx([-0.045, -0.095])
+    with pytest.raises(ValueError, match="forecast"):
+        record.local_bias(z)
 
 
 def test_the_agents_miss_model_learns_which_variable_carries_the_misses() -> None:
@@ -62,7 +64,7 @@ def test_the_agents_miss_model_learns_which_variable_carries_the_misses() -> Non
     try:
         expected, spread = InterphaseAgent._miss_model(record, seed=0)
         fresh = torch.as_tensor(rng.random((200, 6)))
-        predicted = expected(fresh).numpy()
+        predicted = expected(record.inputs(fresh, torch.zeros(200))).numpy()
     finally:
         torch.set_num_threads(threads)
     cold = fresh[:, 0].numpy() < 0.3
@@ -83,8 +85,8 @@ def test_the_miss_models_uncertainty_is_small_next_to_the_tests_and_wide_far_fro
                     floor_std=0.001, prior_std=0.05)
     expected, spread = InterphaseAgent._miss_model(record, seed=0)
     record = Misses(**{**record.__dict__, "model": expected, "model_std": spread})
-    near = record.local_std(torch.as_tensor(points[:4]))
-    far = record.local_std(torch.full((4, 3), 0.95, dtype=torch.float64))
+    near = record.local_std(torch.as_tensor(points[:4]), torch.zeros(4))
+    far = record.local_std(torch.full((4, 3), 0.95, dtype=torch.float64), torch.zeros(4))
     assert float(near.max()) < 0.5 * float(far.min())
     assert float(far.min()) >= record.floor_std
     # Without a model the pooled spread stands everywhere.
@@ -117,3 +119,28 @@ def test_the_horizon_estimate_needs_cycles_to_fit_and_stops_at_the_horizon() -> 
     assert horizon_estimate(np.arange(1.0, 201.0), full, 200.0) == pytest.approx(float(full[-3:].mean()))
     rising = 1.0 + 0.01 * np.sqrt(np.arange(40.0))  # resistance grows the same way
     assert horizon_estimate(np.arange(1.0, 41.0), rising, 160.0) > float(rising[-3:].mean()) + 0.05
+
+
+def test_the_miss_model_learns_that_misses_follow_the_forecast_they_are_against() -> None:
+    """Picks forecast low (an uncertain corner) came in at the same 0.935 as those forecast high.
+
+    The correction for a design forecast at 0.94 is then about nothing, not the mean miss of the
+    low forecasts (``sei-life`` seed 2 at af3b392 added +0.045 to a 0.939 forecast this way).
+    """
+    from interphase.agent.strategies.interphase_agent import InterphaseAgent
+
+    rng = np.random.default_rng(3)
+    points = rng.random((10, 8))
+    forecasts = np.linspace(0.86, 0.96, 10)
+    misses = 0.935 - forecasts + rng.normal(0.0, 0.003, 10)
+    record = Misses(points=points, misses=misses, forecast_std=np.full(10, 0.02), radius=0.25,
+                    floor_std=0.005, prior_std=0.05, forecasts=forecasts, level_centre=0.945,
+                    level_scale=0.05)
+    expected, spread = InterphaseAgent._miss_model(record, seed=0)
+    record = Misses(**{**record.__dict__, "model": expected, "model_std": spread})
+    fresh = torch.as_tensor(rng.random((50, 8)))
+    at_094 = record.local_bias(fresh, torch.full((50,), 0.94)).numpy()
+    at_087 = record.local_bias(fresh, torch.full((50,), 0.87)).numpy()
+    assert misses.mean() > 0.02  # what a correction without the forecast would add everywhere
+    assert abs(at_094.mean()) < 0.012
+    assert at_087.mean() > 0.045

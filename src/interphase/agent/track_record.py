@@ -15,11 +15,15 @@ with a Gaussian kernel:
   defect), against the share of the horizon each test survived.
 
 Both are shrunk towards the campaign's pooled figures, so that a single test moves a prediction
-half-way at most. Once there are a few misses, a regression of them on the design (a GP with a
-length scale per variable, :attr:`Misses.model`) replaces the isotropic kernel for the misses: in
-eight variables only one or two may carry the discrepancy (temperature, say), and a kernel that
-weighs every variable alike sees a cold design with another additive as unrelated to the cold
-designs that came in low.
+half-way at most. Once there are a few misses, a regression of them on the design and on the
+forecast they are against (a GP with a length scale per input, :attr:`Misses.model`) replaces
+the isotropic kernel for the misses: in eight variables only one or two may carry the
+discrepancy (temperature, say), and a kernel that weighs every variable alike sees a cold design
+with another additive as unrelated to the cold designs that came in low. The forecast is an
+input because misses depend on it: the agent launches designs whose forecast is uncertain, and
+a pick forecast at 0.87 that came in at 0.935 says the model is too pessimistic where it
+forecasts 0.87, not that a design it forecasts at 0.94 will keep 0.98 (``sei-life`` seed 2 at
+``af3b392`` launched three such designs at P(meet) 0.58-0.74; the first came in at 0.937).
 """
 
 from __future__ import annotations
@@ -84,11 +88,15 @@ class Misses:
         radius: Kernel width in region coordinates.
         floor_std: The least extra spread (the objective's units).
         prior_std: The extra spread before three misses are known.
-        model: ``n x d -> n`` expected miss at region points, fitted to these misses (None: the
-            kernel smoother of :meth:`local_bias`).
-        model_std: ``n x d -> n`` the std of that expectation (the regression's posterior std,
-            not its noise): small next to the tests, the misses' prior spread far from them.
-            None: :attr:`extra_std` everywhere.
+        model: ``n x (d + 1) -> n`` expected miss at region points with the forecast's
+            :meth:`level` appended, fitted to these misses (None: the kernel smoother of
+            :meth:`local_bias`).
+        model_std: ``n x (d + 1) -> n`` the std of that expectation (the regression's posterior
+            std, not its noise): small next to the tests, the misses' prior spread far from
+            them. None: :attr:`extra_std` everywhere.
+        forecasts: ``n`` the forecasts the misses are against (the objective's units; None: 0).
+        level_centre: The forecast that :meth:`level` maps to 0.5 (the target's bound, say).
+        level_scale: The forecast's change that :meth:`level` maps to 0.25.
     """
 
     points: np.ndarray
@@ -99,6 +107,26 @@ class Misses:
     prior_std: float
     model: Callable[[Tensor], Tensor] | None = None
     model_std: Callable[[Tensor], Tensor] | None = None
+    forecasts: np.ndarray | None = None
+    level_centre: float = 0.0
+    level_scale: float = 1.0
+
+    def level(self, forecast: Tensor | np.ndarray) -> Tensor:
+        """Forecasts (the objective's units) as the miss model's last input: about [0, 1] for +-2 scales."""
+        forecast = torch.as_tensor(forecast, dtype=torch.float64)
+        return 0.5 + (forecast - self.level_centre) / (4.0 * self.level_scale)
+
+    def inputs(self, z: Tensor | np.ndarray, forecast: Tensor | np.ndarray | None) -> Tensor:
+        """The miss model's inputs ``... x (d + 1)``: region points ``z`` and the forecasts there (``...``).
+
+        Raises:
+            ValueError: If ``forecast`` is None (the model needs the forecast a miss is against).
+        """
+        if forecast is None:
+            raise ValueError("forecast: the miss model needs the forecast at each point")
+        z = torch.as_tensor(z, dtype=torch.float64)
+        level = self.level(forecast).to(z.device).expand(z.shape[:-1])
+        return torch.cat([z, level.unsqueeze(-1)], dim=-1)
 
     @property
     def bias(self) -> float:
@@ -114,14 +142,15 @@ class Misses:
         unexplained = float(np.mean((self.misses - self.bias) ** 2) - np.mean(self.forecast_std ** 2))
         return math.sqrt(max(unexplained, self.floor_std ** 2))
 
-    def local_bias(self, z: Tensor) -> Tensor:
-        """Miss expected at region points ``z`` (``... x d``): ``...``.
+    def local_bias(self, z: Tensor, forecast: Tensor | None = None) -> Tensor:
+        """Miss expected at region points ``z`` (``... x d``), forecast at ``forecast`` (``...``): ``...``.
 
-        The :attr:`model`'s where there is one; else ``bias + sum w (miss - bias) / (sum w + 1)``
-        with Gaussian weights ``w`` of width ``radius`` (nothing nearby gives the pooled ``bias``).
+        The :attr:`model`'s where there is one (it needs ``forecast``); else
+        ``bias + sum w (miss - bias) / (sum w + 1)`` with Gaussian weights ``w`` of width
+        ``radius`` (nothing nearby gives the pooled ``bias``).
         """
         if self.model is not None:
-            flat = z.reshape(-1, z.shape[-1])
+            flat = self.inputs(z, forecast).reshape(-1, z.shape[-1] + 1)
             return self.model(flat).to(z.dtype).reshape(z.shape[:-1])
         bias = self.bias
         if len(self.misses) == 0:
@@ -130,7 +159,7 @@ class Misses:
         residual = torch.as_tensor(self.misses - bias, dtype=z.dtype)
         return bias + (weights @ residual) / (weights.sum(dim=-1) + 1.0)
 
-    def local_std(self, z: Tensor) -> Tensor:
+    def local_std(self, z: Tensor, forecast: Tensor | None = None) -> Tensor:
         """How uncertain the miss at region points ``z`` (``... x d``) is: ``...``, at least ``floor_std``.
 
         The :attr:`model_std` where there is one: a design far from every test the agent ran
@@ -140,7 +169,7 @@ class Misses:
         """
         if self.model_std is None:
             return torch.full(z.shape[:-1], self.extra_std, dtype=z.dtype)
-        flat = z.reshape(-1, z.shape[-1])
+        flat = self.inputs(z, forecast).reshape(-1, z.shape[-1] + 1)
         return self.model_std(flat).to(z.dtype).reshape(z.shape[:-1]).clamp_min(self.floor_std)
 
 

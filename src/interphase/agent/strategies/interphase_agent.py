@@ -483,6 +483,28 @@ class InterphaseAgent(Strategy):
             of one cell; the probability that every replicate the verification needs does; and
             the track record's correction included in the mean.
         """
+        objective = self._objective(view)
+        reference = self._reference(view)
+        raw, epistemic, aleatoric = self._reference_forecast(view, designs)
+        p_fail, _ = self.surrogate.feasibility(designs, source=reference, protocol=view.protocol)
+        misses, failures, _ = self._track(view)
+        z = torch.as_tensor(self._region(view).to_region(designs))  # once for both corrections
+        p_fail = torch.maximum(p_fail, failures.local_rate(z).to(torch.float32))
+        bias = misses.local_bias(z, raw).to(torch.float32)
+        mean = raw + bias
+        epistemic = torch.sqrt(epistemic ** 2 + misses.local_std(z, raw).to(torch.float32) ** 2)
+        total = torch.sqrt(epistemic ** 2 + aleatoric ** 2).clamp_min(1e-6)
+        p_meet = _bound_probability(view, objective, mean, total) * (1.0 - p_fail)
+        p_verify = _verify_probability(view, objective, mean, epistemic, aleatoric, p_fail)
+        return p_meet, mean, epistemic, aleatoric, p_verify, bias
+
+    def _reference_forecast(self, view: CampaignView,
+                            designs: list[Design]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The model's forecast of the objective for the reference source, before any correction.
+
+        Returns:
+            ``B`` mean, epistemic std and aleatoric std.
+        """
         objective, index = self._objective(view), self._objective_index(view)
         reference = self._reference(view)
         if objective in self.surrogate.cond_observables:
@@ -495,18 +517,8 @@ class InterphaseAgent(Strategy):
                                                        protocol=view.protocol, observables=[objective],
                                                        n_samples=self.options["n_samples"])
             column = 0
-        p_fail, _ = self.surrogate.feasibility(designs, source=reference, protocol=view.protocol)
-        misses, failures, _ = self._track(view)
-        z = torch.as_tensor(self._region(view).to_region(designs))  # once for both corrections
-        p_fail = torch.maximum(p_fail, failures.local_rate(z).to(torch.float32))
-        bias = misses.local_bias(z).to(torch.float32)
-        mean, epistemic = prediction.mean[:, 0, column] + bias, prediction.epistemic_std[:, 0, column]
-        aleatoric = prediction.aleatoric_std[:, 0, column]
-        epistemic = torch.sqrt(epistemic ** 2 + misses.local_std(z).to(torch.float32) ** 2)
-        total = torch.sqrt(epistemic ** 2 + aleatoric ** 2).clamp_min(1e-6)
-        p_meet = _bound_probability(view, objective, mean, total) * (1.0 - p_fail)
-        p_verify = _verify_probability(view, objective, mean, epistemic, aleatoric, p_fail)
-        return p_meet, mean, epistemic, aleatoric, p_verify, bias
+        return (prediction.mean[:, 0, column], prediction.epistemic_std[:, 0, column],
+                prediction.aleatoric_std[:, 0, column])
 
     def _local_failure(self, view: CampaignView, designs: list[Design]) -> torch.Tensor:
         """``B`` failure rate of the highest-fidelity tests near each design (:class:`Failures`)."""
@@ -542,7 +554,7 @@ class InterphaseAgent(Strategy):
         lower = _lower_bound(view, objective)
         region = self._region(view)
         tests = [c for c in view.completed if c.source == view.highest_fidelity]
-        rows: list[tuple[Design, float, float, bool]] = []
+        rows: list[tuple[Design, float, float, bool, float]] = []
         for run in tests:
             if run.request_id not in forecasts:
                 continue
@@ -562,15 +574,20 @@ class InterphaseAgent(Strategy):
                 full = False
             if observed is not None:  # against the model's own forecast: the correction is what is learnt
                 made = forecast.get("raw_mean", forecast["mean"])
-                rows.append((run.design, observed - made, forecast.get("std") or 0.0, full))
+                rows.append((run.design, observed - made, forecast.get("std") or 0.0, full, made))
         scale = self._objective_scale()
         radius = float(self.options["miss_radius"])
 
-        def misses(chosen: list[tuple[Design, float, float, bool]]) -> Misses:
+        made = [r[4] for r in rows]
+        centre = lower if lower is not None else (float(np.mean(made)) if made else 0.0)
+
+        def misses(chosen: list[tuple[Design, float, float, bool, float]]) -> Misses:
             return Misses(points=region.to_region([r[0] for r in chosen]),
                           misses=np.asarray([r[1] for r in chosen], dtype=float),
                           forecast_std=np.asarray([r[2] for r in chosen], dtype=float),
-                          radius=radius, floor_std=0.1 * scale, prior_std=0.5 * scale)
+                          radius=radius, floor_std=0.1 * scale, prior_std=0.5 * scale,
+                          forecasts=np.asarray([r[4] for r in chosen], dtype=float),
+                          level_centre=centre, level_scale=scale)
 
         horizon = max(view.protocol.n_cycles, 1)
         design_tests = [c for c in tests if c.result.metadata.get("failure_cause") != "assembly defect"]
@@ -589,17 +606,21 @@ class InterphaseAgent(Strategy):
 
     @staticmethod
     def _miss_model(record: Misses, seed: int) -> tuple[Any, Any]:
-        """A GP of the misses on the region's coordinates (BoTorch, a length scale per variable).
+        """A GP of the misses on the design and the forecast's level (:meth:`Misses.inputs`).
+
+        BoTorch's SingleTaskGP, a length scale per input.
 
         Returns:
-            ``(expected, spread)``: ``n x d -> n`` posterior means of the miss, and their
+            ``(expected, spread)``: ``n x (d + 1) -> n`` posterior means of the miss, and their
             posterior stds (the uncertainty of the expected miss, without the misses' noise).
             BoTorch's numerical warnings are kept off the run.
         """
         from interphase.agent.strategies.gp_qlogei import TrainingData, botorch_on_record, fit_gp
 
         notes: list[str] = []
-        data = TrainingData(x=record.points, y=record.misses, scored=len(record.misses), key=())
+        forecasts = record.forecasts if record.forecasts is not None else np.zeros(len(record.misses))
+        data = TrainingData(x=record.inputs(record.points, forecasts).numpy(), y=record.misses,
+                            scored=len(record.misses), key=())
         with botorch_on_record(notes):
             gp = fit_gp(data, seed)
 
@@ -652,16 +673,31 @@ class InterphaseAgent(Strategy):
         tau = 0.6 * float(aleatoric[keep].median().clamp_min(1e-4))
         cube = lambda designs: torch.as_tensor(view.design_space.to_unit_cube(designs), dtype=torch.float64)  # noqa: E731
         region = self._region(view)
+        pending = [r.design for r in view.running if r.source == view.highest_fidelity]
+        # The correction depends on the reference's forecast at a design, so it is computed for
+        # every design the batch search can see (the shortlist and the tests running) and looked
+        # up there by the design's coordinates.
+        known = shortlist + pending
+        raw = torch.cat([(mean - scores[5])[keep].to(torch.float64),
+                         self._reference_forecast(view, pending)[0].to(torch.float64) if pending
+                         else torch.zeros(0, dtype=torch.float64)])
+        z_known = torch.as_tensor(region.to_region(known), dtype=torch.float64)
+        table = cube(known)
+        shifts = misses.local_bias(z_known, raw).to(torch.float64)
+        spreads = misses.local_std(z_known, raw).to(torch.float64)
+
+        def lookup(values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:  # batch x q x D -> batch x q
+            nearest = torch.cdist(x.reshape(-1, x.shape[-1]).to(table), table).argmin(dim=-1)
+            return values[nearest].reshape(x.shape[:-1]).to(x)
 
         def offset(x: torch.Tensor) -> torch.Tensor:  # batch x q x D -> batch x q x 2 (objective, logit)
-            shift = misses.local_bias(region.cube_to_region(x))
+            shift = lookup(shifts, x)
             return torch.stack([shift, torch.zeros_like(shift)], dim=-1)
 
         def offset_std(x: torch.Tensor) -> torch.Tensor:  # batch x q x D -> batch x q x 2
-            spread = misses.local_std(region.cube_to_region(x))
+            spread = lookup(spreads, x)
             return torch.stack([spread, torch.zeros_like(spread)], dim=-1)
 
-        pending = [r.design for r in view.running if r.source == view.highest_fidelity]
         acquisition = qProbabilityOfMeeting(
             model, bounds or [OutputBound(0, float(mean.max()))], tau=tau, failure_output=1,
             X_pending=cube(pending) if pending else None, offset=offset, offset_std=offset_std,
