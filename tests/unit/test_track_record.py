@@ -144,3 +144,29 @@ def test_the_miss_model_learns_that_misses_follow_the_forecast_they_are_against(
     assert misses.mean() > 0.02  # what a correction without the forecast would add everywhere
     assert abs(at_094.mean()) < 0.012
     assert at_087.mean() > 0.045
+
+
+def test_the_miss_model_smooths_misses_as_far_as_their_doubt_allows() -> None:
+    """Stopped tests' estimates scatter by their extrapolation's doubt; the model does not chase it."""
+    from interphase.agent.strategies.interphase_agent import InterphaseAgent
+    from interphase.agent.track_record import estimate_std
+
+    rng = np.random.default_rng(5)
+    points = rng.random((10, 8))
+    doubt = np.full(10, 0.03)
+    misses = -0.1 + rng.normal(0.0, 0.03, 10)
+    forecasts = np.full(10, 0.98)
+    kept = {"points": points, "misses": misses, "forecast_std": np.full(10, 0.02), "radius": 0.25,
+            "floor_std": 0.005, "prior_std": 0.05, "forecasts": forecasts, "level_centre": 0.945,
+            "level_scale": 0.05}
+    fitted = {}
+    for name, noise in (("known doubt", doubt), ("fitted noise", None)):
+        record = Misses(**kept, noise_std=noise)
+        expected, _ = InterphaseAgent._miss_model(record, seed=0)
+        fitted[name] = expected(record.inputs(points, forecasts)).numpy()
+    assert fitted["fitted noise"].std() > 0.9 * misses.std()  # a fitted noise interpolated every one
+    assert fitted["known doubt"].std() < 0.5 * misses.std()
+    assert abs(fitted["known doubt"].mean() - misses.mean()) < 0.02
+    # A quarter of the distance an estimate carried the value, and never below the floor.
+    assert estimate_std(0.94, 0.86, 0.005) == pytest.approx(0.02)
+    assert estimate_std(0.95, 0.949, 0.005) == 0.005

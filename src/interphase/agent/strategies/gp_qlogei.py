@@ -142,7 +142,8 @@ def training_data(view: CampaignView, region: TargetRegion, fidelities: dict[str
     return TrainingData(x=x, y=y, scored=len(observed), key=key)
 
 
-def fit_gp(data: TrainingData, seed: int, *, fidelity_column: bool = False) -> Any:
+def fit_gp(data: TrainingData, seed: int, *, fidelity_column: bool = False,
+           noise_std: np.ndarray | None = None) -> Any:
     """Fit a BoTorch GP by marginal likelihood under a fixed torch seed.
 
     Args:
@@ -151,6 +152,8 @@ def fit_gp(data: TrainingData, seed: int, *, fidelity_column: bool = False) -> A
         seed: Seeds torch for the fit (restarts draw random starts).
         fidelity_column: Fit a ``SingleTaskMultiFidelityGP`` with the last column as its
             data fidelity; else a ``SingleTaskGP``.
+        noise_std: ``n`` known stds of the scores (the GP's noise is then fixed to them, not
+            fitted); None: a fitted homoskedastic noise.
 
     Returns:
         The fitted model, in eval mode (float64).
@@ -165,7 +168,11 @@ def fit_gp(data: TrainingData, seed: int, *, fidelity_column: bool = False) -> A
     train_x = torch.as_tensor(data.x, dtype=torch.float64)
     train_y = torch.as_tensor(data.y, dtype=torch.float64).unsqueeze(-1)
     unit = torch.stack([torch.zeros(dim, dtype=torch.float64), torch.ones(dim, dtype=torch.float64)])
-    transforms = {"input_transform": Normalize(d=dim, bounds=unit), "outcome_transform": Standardize(m=1)}
+    transforms: dict[str, Any] = {"input_transform": Normalize(d=dim, bounds=unit),
+                                  "outcome_transform": Standardize(m=1)}
+    if noise_std is not None:
+        variance = np.asarray(noise_std, dtype=float) ** 2
+        transforms["train_Yvar"] = torch.as_tensor(variance, dtype=torch.float64).unsqueeze(-1)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if fidelity_column:

@@ -38,7 +38,7 @@ from interphase.agent.options import Option, Proposal, ScoredOption, StopOrder
 from interphase.agent.region import TargetRegion
 from interphase.agent.shortlist import ReferenceShortlist
 from interphase.agent.strategy import Strategy, register_strategy
-from interphase.agent.track_record import Failures, Misses, horizon_estimate
+from interphase.agent.track_record import Failures, Misses, estimate_std, horizon_estimate
 from interphase.agent.view import CPU, CampaignView
 from interphase.schema import Design, InvalidInputError
 
@@ -554,7 +554,9 @@ class InterphaseAgent(Strategy):
         lower = _lower_bound(view, objective)
         region = self._region(view)
         tests = [c for c in view.completed if c.source == view.highest_fidelity]
-        rows: list[tuple[Design, float, float, bool, float]] = []
+        scale = self._objective_scale()
+        floor = 0.1 * scale  # a cell's own scatter about its design, at least
+        rows: list[tuple[Design, float, float, bool, float, float]] = []
         for run in tests:
             if run.request_id not in forecasts:
                 continue
@@ -562,32 +564,34 @@ class InterphaseAgent(Strategy):
             failed = run.result.status.value == "failed"
             if failed and run.result.metadata.get("failure_cause") == "assembly defect":
                 continue  # a fault of one build, not of the design
+            recent = _recent(run.result.observations, objective)
+            reached = _at_horizon(run.result.observations, objective, index)
+            doubt = floor if recent is None or reached is None else estimate_std(recent, reached, floor)
             if failed:  # it cannot meet the target: at best it ended at the bound
-                reached = _at_horizon(run.result.observations, objective, index)
                 observed = lower if reached is None or lower is None else min(reached, lower)
                 full = False
             elif run.meets_target is not None:
                 observed = view.check.value_at(run.result.observations, objective, index)
-                full = True
+                full, doubt = True, floor
             else:  # stopped: where its own fade would have taken it by the horizon
-                observed = _at_horizon(run.result.observations, objective, index)
+                observed = reached
                 full = False
             if observed is not None:  # against the model's own forecast: the correction is what is learnt
                 made = forecast.get("raw_mean", forecast["mean"])
-                rows.append((run.design, observed - made, forecast.get("std") or 0.0, full, made))
-        scale = self._objective_scale()
+                rows.append((run.design, observed - made, forecast.get("std") or 0.0, full, made, doubt))
         radius = float(self.options["miss_radius"])
 
         made = [r[4] for r in rows]
         centre = lower if lower is not None else (float(np.mean(made)) if made else 0.0)
 
-        def misses(chosen: list[tuple[Design, float, float, bool, float]]) -> Misses:
+        def misses(chosen: list[tuple[Design, float, float, bool, float, float]]) -> Misses:
             return Misses(points=region.to_region([r[0] for r in chosen]),
                           misses=np.asarray([r[1] for r in chosen], dtype=float),
                           forecast_std=np.asarray([r[2] for r in chosen], dtype=float),
-                          radius=radius, floor_std=0.1 * scale, prior_std=0.5 * scale,
+                          radius=radius, floor_std=floor, prior_std=0.5 * scale,
                           forecasts=np.asarray([r[4] for r in chosen], dtype=float),
-                          level_centre=centre, level_scale=scale)
+                          level_centre=centre, level_scale=scale,
+                          noise_std=np.asarray([r[5] for r in chosen], dtype=float))
 
         horizon = max(view.protocol.n_cycles, 1)
         design_tests = [c for c in tests if c.result.metadata.get("failure_cause") != "assembly defect"]
@@ -622,7 +626,7 @@ class InterphaseAgent(Strategy):
         data = TrainingData(x=record.inputs(record.points, forecasts).numpy(), y=record.misses,
                             scored=len(record.misses), key=())
         with botorch_on_record(notes):
-            gp = fit_gp(data, seed)
+            gp = fit_gp(data, seed, noise_std=record.noise_std)
 
         def expected(z: torch.Tensor) -> torch.Tensor:
             with botorch_on_record(notes), torch.no_grad():
