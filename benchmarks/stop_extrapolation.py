@@ -35,7 +35,8 @@ def full_length_tests(store: Store, source: str, horizon: int) -> list[tuple[np.
     tests = []
     for campaign in store.list_campaigns():
         for stored in store.list_results(campaign.name, source=source):
-            points = sorted((o.index, o.value) for o in stored.result.observations if o.observable == RETENTION)
+            points = sorted((o.index, o.value) for o in stored.result.observations
+                            if o.observable == RETENTION)
             if len(points) >= 0.95 * horizon:
                 tests.append((np.asarray([p[0] for p in points], dtype=float),
                               np.asarray([p[1] for p in points], dtype=float)))
