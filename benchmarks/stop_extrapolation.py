@@ -9,7 +9,9 @@ trial-and-error baseline of ``discovery.py`` runs hundreds of full-length lab te
 store (``--db``) is a good sample of the target region.
 
 Usage:
-    python benchmarks/stop_extrapolation.py --db STORE [--stop-at 20 40 80] [--out DIR]
+    python benchmarks/stop_extrapolation.py [--db STORE] [--stop-at 20 40 80] [--out DIR]
+
+``make bench`` runs it after ``discovery.py``, whose ``sei-life`` store is the default.
 
 Writes ``stop_extrapolation.json`` and ``stop_extrapolation.png`` under ``benchmarks/results/``.
 """
@@ -27,6 +29,7 @@ from interphase.agent.track_record import horizon_estimate
 from interphase.store import Store
 
 RESULTS_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+DEFAULT_DB = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "discovery-sei-life.db"
 RETENTION = "Capacity retention"
 
 
@@ -64,12 +67,16 @@ def summary(errors: np.ndarray) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", required=True, help="a store with full-length lab tests")
+    parser.add_argument("--db", default=str(DEFAULT_DB),
+                        help="a store with full-length lab tests (default: discovery.py's sei-life store)")
     parser.add_argument("--source", default="lab-cell")
     parser.add_argument("--horizon", type=int, default=200, help="cycles of a full-length test")
     parser.add_argument("--stop-at", type=int, nargs="+", default=[20, 40, 80])
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
+    if "://" not in args.db and not Path(args.db).exists():
+        print(f"--db: no store at {args.db}; run benchmarks/discovery.py first or name one", file=sys.stderr)
+        return 2
     tests = full_length_tests(Store(args.db), args.source, args.horizon)
     if not tests:
         print(f"no {args.source} test of {args.horizon} cycles in {args.db}", file=sys.stderr)
