@@ -581,8 +581,8 @@ class InterphaseAgent(Strategy):
                 rows.append((run.design, observed - made, forecast.get("std") or 0.0, full, made, doubt))
         radius = float(self.options["miss_radius"])
 
-        made = [r[4] for r in rows]
-        centre = lower if lower is not None else (float(np.mean(made)) if made else 0.0)
+        levels = [r[4] for r in rows]  # the forecasts the misses are against
+        centre = lower if lower is not None else (float(np.mean(levels)) if levels else 0.0)
 
         def misses(chosen: list[tuple[Design, float, float, bool, float, float]]) -> Misses:
             return Misses(points=region.to_region([r[0] for r in chosen]),
@@ -812,9 +812,9 @@ def _at_horizon(observations: Any, observable: str, index: int | float) -> float
     :func:`~interphase.agent.track_record.horizon_estimate` for a cycle ``index``; for an
     objective read at a condition (not a cycle), the last three values' mean. None: too few values.
     """
-    points = sorted((o.index, o.value) for o in observations if o.observable == observable)
     if isinstance(index, float):
         return _recent(observations, observable)
+    points = sorted((o.index, o.value) for o in observations if o.observable == observable)
     return horizon_estimate(np.asarray([p[0] for p in points]), np.asarray([p[1] for p in points]), index)
 
 
