@@ -19,6 +19,7 @@ import yaml
 
 from interphase.agent.engine import run_campaign
 from interphase.agent.plan import resolve
+from interphase.agent.strategies.interphase_agent import InterphaseAgent
 from interphase.schema.run_config import RunConfig
 from interphase.sources.world import load_world
 from interphase.store import Store
@@ -70,6 +71,8 @@ def test_reviews_stop_tests_whose_forecast_misses(store: Store, short_world: Pat
         assert stop.chosen["after_cycle"] >= LIGHT["first_review"]
         if "already below" in stop.reason:  # the cell's retention fell under the bound: it cannot recover
             assert forecast["mean"] < 0.97 and forecast["p_meet"] == 0.0
+        elif "own fade" in stop.reason:  # where its own fade heads (test_own_fade_...)
+            assert forecast["p_meet"] < 0.02
         else:  # a forecast from its first cycles, once two tests ran to the horizon
             assert "P(meet)" in stop.reason and forecast["p_meet"] < 0.999
             assert 0.0 < forecast["mean"] <= 1.05 and forecast["q05"] < forecast["mean"] < forecast["q95"]
@@ -86,10 +89,57 @@ def test_reviews_stop_tests_whose_forecast_misses(store: Store, short_world: Pat
     assert outcome.status in ("verified", "max_runs", "budget", "exhausted")
 
 
+def test_own_fade_stops_tests_before_any_lab_test_ran_the_horizon(store: Store, short_world: Path) -> None:
+    # The model's forecasts wait for 99 full-length tests; a test's own fade, calibrated on the
+    # reference's 20-cycle runs (two suffice here), stops every test it can read.
+    _campaign(store, short_world, "agent-fade", max_runs=24, stop_below=0.0, own_stop_below=0.999,
+              min_full_tests=99, fade_min_runs=2)
+    decisions = store.list_decisions("agent-fade")
+    stops = [d for d in decisions if d.chosen["kind"] == "stop"]
+    fade = [d for d in stops if "own fade" in d.reason]
+    assert fade, [d.reason for d in decisions]
+    assert all("already below" in d.reason for d in stops if d not in fade)  # no model forecast yet
+    results = {r.request_id: r for r in store.list_results(campaign="agent-fade")}
+    for stop in fade:
+        forecast = stop.chosen["predicted"]["Capacity retention"]
+        # Its fade is fitted from cycle 5 on, with five cycles at least.
+        assert 9 <= stop.chosen["after_cycle"] < 20
+        assert 0.0 <= forecast["p_meet"] < 0.999 and 0.5 < forecast["mean"] < 1.0 and forecast["std"] > 0.0
+        stopped = results.get(stop.chosen["request_id"])
+        if stopped is not None:  # it heads below where it stood when it was stopped
+            last = [o.value for o in stopped.result.observations if o.observable == "Capacity retention"][-1]
+            assert forecast["mean"] <= last + 0.003
+
+
+def test_own_fade_asks_replicates_before_any_lab_test_ran_the_horizon(
+        store: Store, short_world: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each review's wish list is read as the engine leaves it (the first round fills every channel,
+    # so its replicates may wait until verification takes over).
+    asked: list[tuple[int, int, float]] = []  # (cycles done, full-length tests then, P(meet))
+    review = InterphaseAgent.review
+
+    def reviewed(agent: InterphaseAgent, view: Any) -> Any:
+        before = set(agent.replicate_wanted)
+        orders = review(agent, view)
+        for design_id in set(agent.replicate_wanted) - before:
+            run = next(r for r in view.running if r.design_id == design_id)
+            asked.append((run.cycles_done, agent._full_tests(view), agent.replicate_wanted[design_id][1]))
+        return orders
+
+    monkeypatch.setattr(InterphaseAgent, "review", reviewed)
+    _campaign(store, short_world, "agent-fade-replicates", max_runs=16, replicate_above=0.01,
+              own_stop_below=0.0, min_full_tests=99, fade_min_runs=2)
+    assert asked, [d.reason for d in store.list_decisions("agent-fade-replicates")]
+    assert all(cycles >= LIGHT["replicate_after_cycles"] and full < 99 and 0.01 < p <= 1.0
+               for cycles, full, p in asked)
+    assert any(full == 0 for _, full, _ in asked)  # before any lab test ran the horizon
+
+
 def test_lab_launches_carry_forecasts_runners_up_and_thinking_time(store: Store, short_world: Path) -> None:
     # Simulations end on measured CPU time, so how many runs come before the first early replicate
     # varies with the machine's load; 28 leave room for the shortlist's runs under a loaded CI.
-    outcome = _campaign(store, short_world, "agent-launches", max_runs=28, replicate_above=0.01)
+    outcome = _campaign(store, short_world, "agent-launches", max_runs=28, replicate_above=0.01,
+                        own_stop_below=0.0, fade_min_runs=2)
     decisions = store.list_decisions("agent-launches")
     lab = [d for d in decisions
            if d.chosen["kind"] == "launch" and d.chosen["runs"][0]["source"] == "lab-cell"]
@@ -125,11 +175,9 @@ def test_lab_launches_carry_forecasts_runners_up_and_thinking_time(store: Store,
     rounds = [int(d.reason.split("(round ")[1].split(" ")[0]) for d in shortlist]
     assert max(rounds) <= LIGHT["shortlist_rounds"]
     early = [r for d in lab for r in d.chosen["runs"] if r.get("replicate_of")]
-    # A forecast above 0.01 asks a replicate at the next free channel, once min_full_tests lab tests
-    # ran to the horizon (under load the campaign may reach max_runs before that: simulations end
-    # on measured CPU time).
-    full = [r for r in store.list_results(campaign="agent-launches") if "meets_target" in r.result.metadata]
-    assert early or len(full) <= LIGHT["min_full_tests"], [d.reason for d in lab]
+    # A forecast above 0.01 asks a replicate at the next free channel (test_own_fade_asks_...).
+    early = [r for d in lab for r in d.chosen["runs"] if r.get("replicate_of")]
+    assert all("early replicate" in r["why"] for r in early)
     assert outcome.runs == len(store.list_results(campaign="agent-launches"))
 
 

@@ -14,7 +14,9 @@ At every event it decides four things together:
 - *what test length*: every test is planned to the horizon and reviewed every
   ``review_every_cycles`` cycles; once its forecast from its first cycles gives
   ``P(meet) < stop_below`` it is stopped, and once it gives ``P(meet) > replicate_above`` a
-  replicate starts on the next free channel, so that verification overlaps the test;
+  replicate starts on the next free channel, so that verification overlaps the test; where its
+  own fade is heading (:mod:`interphase.agent.fade`) stops and replicates it the same way, before
+  any lab test has checked the model's forecasts;
 - *how many at once*: the free slots, filled greedily by marginal gain per cost (a design next to
   a chosen or running one adds little).
 
@@ -34,19 +36,21 @@ from typing import Any
 import numpy as np
 import torch
 
+from interphase.agent.fade import FadeCalibration
 from interphase.agent.options import Option, Proposal, ScoredOption, StopOrder
 from interphase.agent.region import TargetRegion
 from interphase.agent.shortlist import ReferenceShortlist
 from interphase.agent.strategy import Strategy, register_strategy
 from interphase.agent.track_record import Failures, Misses, estimate_std, horizon_estimate
-from interphase.agent.view import CPU, CampaignView
+from interphase.agent.view import CPU, CampaignView, RunningTest
 from interphase.schema import Design, InvalidInputError
 
 DEFAULTS: dict[str, Any] = {
     "members": 5, "epochs": 80, "warm_epochs": 100, "min_steps": 800, "refit_every": 8,
     "min_simulations": 24, "max_simulations": 96, "simulators": None, "simulation_floor": 0.004,
     "candidates": 768, "local_moves": 12, "n_samples": 6, "review_every_cycles": 20, "first_review": 20,
-    "stop_below": 0.05, "replicate_above": 0.6, "replicate_after_cycles": 40, "seed": 0,
+    "stop_below": 0.05, "own_stop_below": 0.02, "replicate_above": 0.6, "replicate_after_cycles": 40,
+    "seed": 0, "fade_min_runs": 8,
     "min_full_tests": 2, "below_margin": 0.005, "source_prior_std": 1.5, "failure_radius": 0.2,
     "max_screens": 0, "screen_top": 4, "screen_cpu_seconds": 30.0, "miss_radius": 0.25,
     "miss_model_after": 5,
@@ -87,6 +91,7 @@ class InterphaseAgent(Strategy):
         self.fits = 0
         self._scored: tuple[list[Design], tuple[torch.Tensor, ...]] | None = None
         self._record: tuple[Misses, Failures, Misses] | None = None
+        self._fade_cache: tuple[int, FadeCalibration] | None = None
         self._objective_name = RETENTION
         self.fit_seconds = 0.0
         self.replicate_wanted: dict[str, tuple[Design, float]] = {}
@@ -327,7 +332,8 @@ class InterphaseAgent(Strategy):
         for design_id, (design, p) in list(self.replicate_wanted.items())[:slots]:
             tests = [r for r in view.runs_of(source) if r.design_id == design_id]
             del self.replicate_wanted[design_id]
-            if len(tests) < view.check.replicates:
+            alive = any(isinstance(r, RunningTest) or r.meets_target for r in tests)  # not stopped meanwhile
+            if alive and len(tests) < view.check.replicates:
                 chosen.append(ScoredOption(Option(source, design, view.protocol, replicate_of=design_id),
                                            value=p, cost=self._cost_h(view, source, design), utility=p,
                                            why="early replicate: its running test forecasts "
@@ -386,11 +392,19 @@ class InterphaseAgent(Strategy):
     def review(self, view: CampaignView) -> list[StopOrder]:
         """Stop tests that cannot or will not meet the target; ask replicates of those that forecast a hit.
 
-        A test whose retention is already below the bound is stopped at once: capacity does not
-        come back (the last three cycles' mean, less the cycler's noise, decides). Forecast-based
-        stops and early replicates wait until ``min_full_tests`` tests of the highest-fidelity
-        source ran to the horizon: before that no forecast of the lab's last cycle has been
-        checked against one, and the model's is an extrapolation from cheaper sources.
+        Three readings of a running test, each from ``first_review`` cycles on:
+
+        - *already below*: its retention is below the bound, and capacity does not come back (the
+          last three cycles' mean, less the cycler's noise, decides);
+        - *its own fade* (:class:`~interphase.agent.fade.FadeCalibration`): where its fade is
+          heading, calibrated on the campaign's full-length trajectories. It stops a test below
+          ``own_stop_below`` and asks a replicate above ``replicate_above``;
+        - *the model's forecast* from its first cycles: it stops below ``stop_below`` and asks a
+          replicate above ``replicate_above``, once ``min_full_tests`` tests of the highest-fidelity
+          source ran to the horizon (before that no forecast of the lab's last cycle has been
+          checked against one, and the model's is an extrapolation from cheaper sources).
+
+        Replicates wait for ``replicate_after_cycles`` cycles.
         """
         source = view.highest_fidelity
         running = [r for r in view.running
@@ -404,29 +418,87 @@ class InterphaseAgent(Strategy):
                 orders.append(below)
             else:
                 forecastable.append(run)
-        if not forecastable or self._full_tests(view) < self.options["min_full_tests"]:
+        if not forecastable:
             return orders
-        batch, seen = self.surrogate.batch_with_prefix([r.design for r in forecastable], source,
-                                                       view.protocol, [r.prefix for r in forecastable])
-        horizon = view.protocol.n_cycles
-        prediction = self.surrogate.predict_records(batch, horizon=horizon, prefix_cycles=seen, n_samples=8)
-        p_meet = self._meeting(view, prediction, horizon - 1)
         local = self._local_failure(view, [r.design for r in forecastable])
-        column = self.surrogate.observable_index(self._objective(view))
+        own = [self._own_fade(view, run.prefix) for run in forecastable]
+        model = self._model_outlook(view, forecastable)
         for k, run in enumerate(forecastable):
-            p = float(p_meet[k]) * (1.0 - float(local[k]))  # it may still fail as its neighbours did
-            if p < self.options["stop_below"]:
-                forecast = self._predicted(prediction.mean[k, horizon - 1, column],
-                                           prediction.total_std[k, horizon - 1, column], p, view=view)
+            keep = 1.0 - float(local[k])  # it may still fail as its neighbours did
+            p_own = None if own[k] is None else own[k] * keep
+            p_model = None if model is None else float(model[0][k]) * keep
+            if p_model is not None and p_model < self.options["stop_below"]:
                 orders.append(StopOrder(run.request_id, run.cycles_done,
                                         f"stopped after {run.cycles_done} cycles: its forecast gives P(meet) "
-                                        f"{p:.3f} < {self.options['stop_below']:g}", forecast))
-            elif p > self.options["replicate_above"] \
-                    and run.cycles_done >= self.options["replicate_after_cycles"] \
+                                        f"{p_model:.3f} < {self.options['stop_below']:g}",
+                                        self._predicted(model[1][k], model[2][k], p_model, view=view)))
+            elif p_own is not None and p_own < self.options["own_stop_below"]:
+                heading = self._fade(view).final(*_trajectory(run.prefix, self._objective(view)))
+                mean, std = heading if heading is not None else (math.nan, math.nan)
+                orders.append(StopOrder(run.request_id, run.cycles_done,
+                                        f"stopped after {run.cycles_done} cycles: its own fade heads for "
+                                        f"{mean:.3f} +/- {std:.3f} at the horizon, P(meet) {p_own:.3f} < "
+                                        f"{self.options['own_stop_below']:g}",
+                                        self._predicted(mean, std, p_own, view=view)))
+            elif run.cycles_done >= self.options["replicate_after_cycles"] \
                     and len([r for r in view.runs_of(source)
                              if r.design_id == run.design_id]) < view.check.replicates:
-                self.replicate_wanted.setdefault(run.design_id, (run.design, p))
+                p = max(p or 0.0 for p in (p_own, p_model))
+                if p > self.options["replicate_above"]:
+                    self.replicate_wanted.setdefault(run.design_id, (run.design, p))
         return orders
+
+    def _model_outlook(self, view: CampaignView, runs: list[Any]) -> tuple[torch.Tensor, ...] | None:
+        """The model's ``B`` P(meet), mean and std of the objective at the horizon for running tests.
+
+        None until ``min_full_tests`` highest-fidelity tests ran to the horizon.
+        """
+        if self._full_tests(view) < self.options["min_full_tests"]:
+            return None
+        source = view.highest_fidelity
+        batch, seen = self.surrogate.batch_with_prefix([r.design for r in runs], source,
+                                                       view.protocol, [r.prefix for r in runs])
+        horizon = view.protocol.n_cycles
+        prediction = self.surrogate.predict_records(batch, horizon=horizon, prefix_cycles=seen, n_samples=8)
+        column = self.surrogate.observable_index(self._objective(view))
+        return (self._meeting(view, prediction, horizon - 1), prediction.mean[:, horizon - 1, column],
+                prediction.total_std[:, horizon - 1, column])
+
+    def _own_fade(self, view: CampaignView, observations: Sequence[Any]) -> float | None:
+        """P(meet) of a test from where its own fade is heading (:class:`FadeCalibration`), or None."""
+        objective = self._objective(view)
+        cycles, values = _trajectory(observations, objective)
+        if len(cycles) < 3:
+            return None
+
+        def meets(finals: np.ndarray, std: float) -> np.ndarray:
+            mean = torch.as_tensor(finals, dtype=torch.float64)
+            return _bound_probability(view, objective, mean, torch.full_like(mean, std)).numpy()
+
+        return self._fade(view).probability(cycles, values, meets)
+
+    def _fade(self, view: CampaignView) -> FadeCalibration:
+        """The fade calibration on this campaign's full-length trajectories of the objective.
+
+        The reference simulator's runs and the highest-fidelity tests that ran the horizon; none for
+        an objective read at a condition rather than a cycle. Rebuilt when results arrive.
+        """
+        if self._fade_cache is not None and self._fade_cache[0] == len(view.completed):
+            return self._fade_cache[1]
+        objective, index = self._objective(view), self._objective_index(view)
+        trajectories = []
+        if not isinstance(index, float):
+            sources = {self._reference(view), view.highest_fidelity}
+            for run in view.completed:
+                if run.source not in sources or run.result.status.value == "failed":
+                    continue
+                cycles, values = _trajectory(run.result.observations, objective)
+                if len(cycles) and cycles[-1] >= 0.95 * index:
+                    trajectories.append((cycles, values))
+        fade = FadeCalibration(trajectories, horizon=int(index), scatter_std=0.1 * self._objective_scale(),
+                               min_trajectories=int(self.options["fade_min_runs"]))
+        self._fade_cache = (len(view.completed), fade)
+        return fade
 
     def _already_below(self, view: CampaignView, run: Any) -> StopOrder | None:
         """A stop for a test whose objective already fell below the target's lower bound, else None."""
@@ -567,6 +639,10 @@ class InterphaseAgent(Strategy):
             recent = _recent(run.result.observations, objective)
             reached = _at_horizon(run.result.observations, objective, index)
             doubt = floor if recent is None or reached is None else estimate_std(recent, reached, floor)
+            heading = None if isinstance(index, float) or run.meets_target is not None else \
+                self._fade(view).final(*_trajectory(run.result.observations, objective))
+            if heading is not None:  # its fade's estimate, less the lean measured on full-length runs
+                reached, doubt = heading[0], max(floor, heading[1])
             if failed:  # it cannot meet the target: at best it ended at the bound
                 observed = lower if reached is None or lower is None else min(reached, lower)
                 full = False
@@ -816,6 +892,12 @@ def _at_horizon(observations: Any, observable: str, index: int | float) -> float
         return _recent(observations, observable)
     points = sorted((o.index, o.value) for o in observations if o.observable == observable)
     return horizon_estimate(np.asarray([p[0] for p in points]), np.asarray([p[1] for p in points]), index)
+
+
+def _trajectory(observations: Any, observable: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(cycles, values)`` of ``observable`` in ``observations``, ``n`` each, by cycle."""
+    points = sorted((o.index, o.value) for o in observations if o.observable == observable)
+    return (np.asarray([p[0] for p in points], dtype=float), np.asarray([p[1] for p in points], dtype=float))
 
 
 def _recent(observations: Any, observable: str) -> float | None:
