@@ -92,7 +92,7 @@ def test_reviews_stop_tests_whose_forecast_misses(store: Store, short_world: Pat
 def test_own_fade_stops_tests_before_any_lab_test_ran_the_horizon(store: Store, short_world: Path) -> None:
     # The model's forecasts wait for 99 full-length tests; a test's own fade, calibrated on the
     # reference's 20-cycle runs (two suffice here), stops every test it can read.
-    _campaign(store, short_world, "agent-fade", max_runs=24, stop_below=0.0, own_stop_below=0.999,
+    _campaign(store, short_world, "agent-fade", max_runs=15, stop_below=0.0, own_stop_below=0.999,
               min_full_tests=99, fade_min_runs=2)
     decisions = store.list_decisions("agent-fade")
     stops = [d for d in decisions if d.chosen["kind"] == "stop"]
@@ -111,10 +111,10 @@ def test_own_fade_stops_tests_before_any_lab_test_ran_the_horizon(store: Store, 
             assert forecast["mean"] <= last + 0.003
 
 
-def test_own_fade_asks_replicates_before_any_lab_test_ran_the_horizon(
+def test_lab_launches_carry_forecasts_runners_up_and_thinking_time(
         store: Store, short_world: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Each review's wish list is read as the engine leaves it (the first round fills every channel,
-    # so its replicates may wait until verification takes over).
+    # Each review's replicate wishes are read as the engine leaves them (the first round fills
+    # every channel, so a wish may wait until verification takes over).
     asked: list[tuple[int, int, float]] = []  # (cycles done, full-length tests then, P(meet))
     review = InterphaseAgent.review
 
@@ -127,15 +127,6 @@ def test_own_fade_asks_replicates_before_any_lab_test_ran_the_horizon(
         return orders
 
     monkeypatch.setattr(InterphaseAgent, "review", reviewed)
-    _campaign(store, short_world, "agent-fade-replicates", max_runs=16, replicate_above=0.01,
-              own_stop_below=0.0, min_full_tests=99, fade_min_runs=2)
-    assert asked, [d.reason for d in store.list_decisions("agent-fade-replicates")]
-    assert all(cycles >= LIGHT["replicate_after_cycles"] and full < 99 and 0.01 < p <= 1.0
-               for cycles, full, p in asked)
-    assert any(full == 0 for _, full, _ in asked)  # before any lab test ran the horizon
-
-
-def test_lab_launches_carry_forecasts_runners_up_and_thinking_time(store: Store, short_world: Path) -> None:
     # Simulations end on measured CPU time, so how many runs come before the first early replicate
     # varies with the machine's load; 28 leave room for the shortlist's runs under a loaded CI.
     outcome = _campaign(store, short_world, "agent-launches", max_runs=28, replicate_above=0.01,
@@ -175,7 +166,11 @@ def test_lab_launches_carry_forecasts_runners_up_and_thinking_time(store: Store,
     rounds = [int(d.reason.split("(round ")[1].split(" ")[0]) for d in shortlist]
     assert max(rounds) <= LIGHT["shortlist_rounds"]
     early = [r for d in lab for r in d.chosen["runs"] if r.get("replicate_of")]
-    # A forecast above 0.01 asks a replicate at the next free channel (test_own_fade_asks_...).
+    # A forecast above 0.01 asks a replicate for the next free channel: the test's own fade does
+    # before any lab test ran the horizon (the model's forecast waits for min_full_tests of them).
+    assert asked, [d.reason for d in decisions]
+    assert all(cycles >= LIGHT["replicate_after_cycles"] and 0.01 < p <= 1.0 for cycles, _, p in asked)
+    assert any(full == 0 for _, full, _ in asked)
     early = [r for d in lab for r in d.chosen["runs"] if r.get("replicate_of")]
     assert all("early replicate" in r["why"] for r in early)
     assert outcome.runs == len(store.list_results(campaign="agent-launches"))
