@@ -50,7 +50,7 @@ DEFAULTS: dict[str, Any] = {
     "min_simulations": 24, "max_simulations": 96, "simulators": None, "simulation_floor": 0.004,
     "candidates": 768, "local_moves": 12, "n_samples": 6, "review_every_cycles": 20, "first_review": 20,
     "stop_below": 0.05, "own_stop_below": 0.02, "replicate_above": 0.6, "replicate_after_cycles": 40,
-    "seed": 0, "fade_min_runs": 8,
+    "seed": 0, "fade_min_runs": 8, "make_room": True,
     "min_full_tests": 2, "below_margin": 0.005, "source_prior_std": 1.5, "failure_radius": 0.2,
     "max_screens": 0, "screen_top": 4, "screen_cpu_seconds": 30.0, "miss_radius": 0.25,
     "miss_model_after": 5,
@@ -423,10 +423,13 @@ class InterphaseAgent(Strategy):
         local = self._local_failure(view, [r.design for r in forecastable])
         own = [self._own_fade(view, run.prefix) for run in forecastable]
         model = self._model_outlook(view, forecastable)
+        readings: list[tuple[Any, float]] = []  # the tests read and kept, with their P(meet)
         for k, run in enumerate(forecastable):
             keep = 1.0 - float(local[k])  # it may still fail as its neighbours did
             p_own = None if own[k] is None else own[k] * keep
             p_model = None if model is None else float(model[0][k]) * keep
+            if p_own is not None or p_model is not None:
+                readings.append((run, max(p or 0.0 for p in (p_own, p_model))))
             if p_model is not None and p_model < self.options["stop_below"]:
                 orders.append(StopOrder(run.request_id, run.cycles_done,
                                         f"stopped after {run.cycles_done} cycles: its forecast gives P(meet) "
@@ -446,6 +449,56 @@ class InterphaseAgent(Strategy):
                 p = max(p or 0.0 for p in (p_own, p_model))
                 if p > self.options["replicate_above"]:
                     self.replicate_wanted.setdefault(run.design_id, (run.design, p))
+        stopping = {order.request_id for order in orders}
+        return orders + self._make_room(view, [(r, p) for r, p in readings if r.request_id not in stopping],
+                                        freed=len(orders))
+
+    def _make_room(self, view: CampaignView, readings: list[tuple[Any, float]],
+                   freed: int) -> list[StopOrder]:
+        """Stop tests whose channels are worth more to the replicates of tests heading for a hit.
+
+        The campaign ends when a design is verified, so a channel is worth the chance of a
+        verification per hour it takes. A replicate of a test whose first cycles forecast a hit
+        gives ``P(meet)`` over a test's hours; a running test gives its own ``P(meet)`` over its
+        hours left plus the replicate's that must follow. When the replicates wished outnumber the
+        free channels, the test worth least is stopped if it is worth less than the replicate
+        (``make_room``). Replicates, tests wished a replicate and tests not yet read are kept.
+
+        Args:
+            view: The campaign now.
+            readings: ``(running test, P(meet))`` of each test read this review and kept.
+            freed: Channels this review's other stops free.
+        """
+        source = view.highest_fidelity
+        running = {r.design_id for r in view.running if r.source == source}
+        wishes = sorted(((design, p) for design_id, (design, p) in self.replicate_wanted.items()
+                         if design_id in running), key=lambda wish: -wish[1])
+        room = view.free.get(view.resource_of[source], 0) + freed
+        if not self.options["make_room"] or len(wishes) <= room:
+            return []
+        replicated = {r.replicate_of for r in view.running if r.replicate_of is not None}
+        candidates = [(run, p) for run, p in readings
+                      if run.replicate_of is None and run.design_id not in self.replicate_wanted
+                      and run.design_id not in replicated]
+        orders = []
+        for design, p_wish in wishes[room:]:
+            hours = self._cost_h(view, source, design)
+            worth = p_wish / max(hours, 1e-9)
+            if not candidates:
+                break
+            left = {run.request_id: max(run.expected_end_h - view.clock_h, 0.0) for run, _ in candidates}
+            run, p = min(candidates, key=lambda c: c[1] / (left[c[0].request_id] + hours))
+            if p / (left[run.request_id] + hours) >= worth:
+                break
+            candidates.remove((run, p))
+            heading = self._fade(view).final(*_trajectory(run.prefix, self._objective(view)))
+            mean, std = heading if heading is not None else (math.nan, math.nan)
+            orders.append(StopOrder(
+                run.request_id, run.cycles_done,
+                f"stopped after {run.cycles_done} cycles to free its channel for the replicate of a test "
+                f"heading for a hit: P(meet) {p:.2f} over its {left[run.request_id]:.0f} h left and a "
+                f"replicate's {hours:.0f} h, against {p_wish:.2f} over {hours:.0f} h",
+                self._predicted(mean, std, p, view=view)))
         return orders
 
     def _model_outlook(self, view: CampaignView, runs: list[Any]) -> tuple[torch.Tensor, ...] | None:
