@@ -111,6 +111,44 @@ def test_own_fade_stops_tests_before_any_lab_test_ran_the_horizon(store: Store, 
             assert forecast["mean"] <= last + 0.003
 
 
+class _Enough(Exception):
+    """Ends a campaign at the moment a test wants to look at."""
+
+
+def test_a_replicate_of_a_test_heading_for_a_hit_takes_the_channel_of_the_test_worth_least(
+        store: Store, short_world: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The campaign runs until every channel holds a test read from its own fade (the review asks
+    # no replicate by itself: replicate_above 1); then one test is wished a replicate at 0.99.
+    review = InterphaseAgent.review
+    caught: dict[str, Any] = {}
+
+    def reviewed(agent: InterphaseAgent, view: Any) -> Any:
+        lab = [r for r in view.running if r.source == view.highest_fidelity]
+        if agent.surrogate is not None and len(lab) >= 2 and all(r.cycles_done >= 10 for r in lab) \
+                and view.free[view.resource_of[view.highest_fidelity]] == 0:
+            caught.update(agent=agent, view=view)
+            raise _Enough
+        return review(agent, view)
+
+    monkeypatch.setattr(InterphaseAgent, "review", reviewed)
+    with pytest.raises(_Enough):
+        _campaign(store, short_world, "agent-room", max_runs=30, replicate_above=1.0, own_stop_below=0.0,
+                  fade_min_runs=2)
+    agent, view = caught["agent"], caught["view"]
+    lab = [r for r in view.running if r.source == view.highest_fidelity]
+    wished = lab[0]
+    agent.replicate_wanted = {wished.design_id: (wished.design, 0.99)}
+    orders = [o for o in review(agent, view) if "free its channel" in o.reason]
+    assert len(orders) == 1, [o.reason for o in review(agent, view)]
+    order = orders[0]
+    assert order.request_id in {r.request_id for r in lab[1:]}  # never the test heading for the hit
+    forecast = order.predicted["Capacity retention"]
+    assert "against 0.99 over" in order.reason and 0.0 <= forecast["p_meet"] < 0.99
+    assert 0.9 < forecast["mean"] < 1.0  # where its own fade was heading
+    agent.options["make_room"] = False
+    assert not [o for o in review(agent, view) if "free its channel" in o.reason]
+
+
 def test_lab_launches_carry_forecasts_runners_up_and_thinking_time(
         store: Store, short_world: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Each review's replicate wishes are read as the engine leaves them (the first round fills
