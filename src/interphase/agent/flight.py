@@ -90,6 +90,19 @@ class Flight:
             return math.inf
         return self.started_h + setup + cycle * per_cycle
 
+    def _planned_end_h(self) -> float:
+        """When its plan ends if nobody stops it, in simulated hours.
+
+        A cycled test's last planned cycle (a cell that dies sooner is not foreseen), a
+        simulation's end; inf before its result is computed.
+        """
+        if self.result is None:
+            return math.inf
+        setup, per_cycle = self._cycle_hours
+        if per_cycle <= 0:
+            return self.end_h
+        return self.started_h + setup + self.protocol.n_cycles * per_cycle
+
     def view(self, clock_h: float) -> RunningTest:
         """What a strategy may see of it at ``clock_h``: the cycles done and their observations."""
         cycles = self.cycles_at(clock_h) if self.result is not None else 0
@@ -97,5 +110,5 @@ class Flight:
                        if o.index_unit == CYCLE and o.index <= cycles)
         return RunningTest(request_id=self.request_id, design_id=self.design_id, design=self.design,
                            source=self.source, protocol=self.protocol, started_h=self.started_h,
-                           expected_end_h=self.end_h if self.result is not None else math.inf,
+                           expected_end_h=self._planned_end_h(),
                            cycles_done=cycles, prefix=prefix, replicate_of=self.replicate_of)

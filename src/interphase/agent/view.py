@@ -61,7 +61,8 @@ class RunningTest:
         source: Source name.
         protocol: The protocol it runs (``n_cycles`` planned).
         started_h: Simulated hour it started.
-        expected_end_h: When it will end if nobody stops it (simulated hours).
+        expected_end_h: When its plan ends if nobody stops it (simulated hours; a cell that
+            will die sooner is not foreseen).
         cycles_done: Cycles completed by now (0 for a simulation, which reports at the end).
         prefix: The per-cycle observations of those cycles, as the instrument streams them.
         replicate_of: Design id it repeats, for a verification replicate.

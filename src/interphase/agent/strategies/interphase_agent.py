@@ -460,7 +460,8 @@ class InterphaseAgent(Strategy):
         The campaign ends when a design is verified, so a channel is worth the chance of a
         verification per hour it takes. A replicate of a test whose first cycles forecast a hit
         gives ``P(meet)`` over a test's hours; a running test gives its own ``P(meet)`` over its
-        hours left plus the replicate's that must follow. When the replicates wished outnumber the
+        planned hours left (the cost model's, by the share of its cycles still to run) plus the
+        replicate's that must follow. When the replicates wished outnumber the
         free channels, the test worth least is stopped if it is worth less than the replicate
         (``make_room``). Replicates, tests wished a replicate and tests not yet read are kept.
 
@@ -486,7 +487,10 @@ class InterphaseAgent(Strategy):
             worth = p_wish / max(hours, 1e-9)
             if not candidates:
                 break
-            left = {run.request_id: max(run.expected_end_h - view.clock_h, 0.0) for run, _ in candidates}
+            # Hours left of its plan, from the source's cost model: when a cell will die is not known.
+            left = {run.request_id: self._cost_h(view, source, run.design)
+                    * max(1.0 - run.cycles_done / max(run.protocol.n_cycles, 1), 0.0)
+                    for run, _ in candidates}
             run, p = min(candidates, key=lambda c: c[1] / (left[c[0].request_id] + hours))
             if p / (left[run.request_id] + hours) >= worth:
                 break
