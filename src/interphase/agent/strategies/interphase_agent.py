@@ -694,12 +694,13 @@ class InterphaseAgent(Strategy):
             if failed and run.result.metadata.get("failure_cause") == "assembly defect":
                 continue  # a fault of one build, not of the design
             recent = _recent(run.result.observations, objective)
-            reached = _at_horizon(run.result.observations, objective, index)
-            doubt = floor if recent is None or reached is None else estimate_std(recent, reached, floor)
             heading = None if isinstance(index, float) or run.meets_target is not None else \
                 self._fade(view).final(*_trajectory(run.result.observations, objective))
             if heading is not None:  # its fade's estimate, less the lean measured on full-length runs
                 reached, doubt = heading[0], max(floor, heading[1])
+            else:
+                reached = _at_horizon(run.result.observations, objective, index)
+                doubt = floor if recent is None or reached is None else estimate_std(recent, reached, floor)
             if failed:  # it cannot meet the target: at best it ended at the bound
                 observed = lower if reached is None or lower is None else min(reached, lower)
                 full = False
@@ -947,8 +948,7 @@ def _at_horizon(observations: Any, observable: str, index: int | float) -> float
     """
     if isinstance(index, float):
         return _recent(observations, observable)
-    points = sorted((o.index, o.value) for o in observations if o.observable == observable)
-    return horizon_estimate(np.asarray([p[0] for p in points]), np.asarray([p[1] for p in points]), index)
+    return horizon_estimate(*_trajectory(observations, observable), index)
 
 
 def _trajectory(observations: Any, observable: str) -> tuple[np.ndarray, np.ndarray]:
