@@ -98,10 +98,8 @@ class Flight:
         """
         if self.result is None:
             return math.inf
-        setup, per_cycle = self._cycle_hours
-        if per_cycle <= 0:
-            return self.end_h
-        return self.started_h + setup + self.protocol.n_cycles * per_cycle
+        planned = self.hour_of_cycle(self.protocol.n_cycles)
+        return planned if math.isfinite(planned) else self.end_h
 
     def view(self, clock_h: float) -> RunningTest:
         """What a strategy may see of it at ``clock_h``: the cycles done and their observations."""
