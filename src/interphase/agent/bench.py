@@ -246,7 +246,10 @@ def discovery_floor_h(world: str, n_designs: int = 1024) -> float:
     Verification needs a full-length test on the highest-fidelity source, so no campaign can
     end before the shortest such test of the target's region does, even if its first pick is
     a hit and its replicates run beside it. BENCHMARKS.md's "ceiling": a strategy's median
-    over this floor is the most any strategy could gain on it.
+    over this floor is about the most any strategy could gain on it. The hours are the
+    highest-fidelity source's planned ones (``estimate_cost``); a real cell may cycle faster
+    than planned (``benchmarks/lab_hours.py`` measures by how much), so the true floor can lie
+    somewhat lower.
 
     Args:
         world: World name or YAML path (its own target and protocol).
@@ -394,8 +397,9 @@ def summary_lines(summary: dict[str, Any], floor_h: float | None = None) -> list
     With ``floor_h``, a first line gives the floor and each strategy's line its median over it
     (its ``ceiling``: the most any strategy could gain on it).
     """
-    lines = [f"floor: {floor_h:.0f} h, the shortest full-length test of the target region; no strategy "
-             f"can be more than N times faster than one at 'Nx the floor'"] if floor_h else []
+    lines = [f"floor: {floor_h:.0f} h, the shortest full-length test of the target region as the lab's cost "
+             f"model plans it; a strategy at 'Nx the floor' is at most about N times slower than any could "
+             f"be (cells can cycle faster than planned: benchmarks/lab_hours.py)"] if floor_h else []
     for strategy, entry in summary.items():
         median = entry.get("median_h")
         shown = f"{median:.0f} h" if median is not None else "none (fewer than half verified)"
