@@ -35,12 +35,13 @@ from interphase.agent.strategy import Strategy, make_strategy
 from interphase.agent.view import CPU, CampaignView, CompletedRun
 from interphase.schema import Design, InvalidInputError, Request, RequestStatus, Result, StopRule
 from interphase.schema.plain import plain_json
-from interphase.schema.run_config import RunConfig
+from interphase.schema.run_config import Budget, RunConfig
 from interphase.sources import run_safely
 from interphase.store import Store
 
 RUN_CONFIG_KIND = "run-config"
 ASSEMBLY_DEFECT = "assembly defect"
+EXTENDABLE = ("wall", "budget")  # the ends more budget can undo
 WORKER = "interphase-engine"
 
 
@@ -111,13 +112,91 @@ def resume_campaign(store: Store, campaign: str, *, live: bool = False) -> Outco
         NotFoundError: If there is no such campaign.
         InvalidInputError: If it was not started by ``interphase run`` (no run configuration).
     """
+    return run_campaign(store, resolve(_stored_run_config(store, campaign)), live=live)
+
+
+def extend_campaign(store: Store, campaign: str, *, add_wall_hours: float | None = None,
+                    add_lab_hours: float | None = None, add_cpu_hours: float | None = None,
+                    live: bool = False) -> Outcome:
+    """Add hours to a campaign's budgets, log it as an ``extended`` decision, and continue the campaign.
+
+    A campaign that ended on a budget (``"wall"`` or ``"budget"``) goes on from where it
+    stopped, with the runs that were in flight; an open one (after a crash) continues under
+    the larger budget. Budgets count from the campaign's start, so each ``add_*`` raises its
+    total by that much. Everything is checked before anything is written.
+
+    Args:
+        store: The store.
+        campaign: The campaign's name.
+        add_wall_hours: Wall-clock hours to add (> 0).
+        add_lab_hours: Lab channel hours to add (> 0; the budget must have a limit).
+        add_cpu_hours: CPU hours to add (> 0; the budget must have a limit).
+        live: Show the rich live view.
+
+    Returns:
+        The outcome of the continued run.
+
+    Raises:
+        NotFoundError: If there is no such campaign.
+        InvalidInputError: If no hours are given, a number is not positive, a budget has no
+            limit to raise, or the campaign verified a design (and stops on that) or ended for a
+            reason more budget does not change (``"exhausted"``, ``"max_runs"``).
+    """
+    added = {"wall_hours": add_wall_hours, "lab_hours": add_lab_hours, "cpu_hours": add_cpu_hours}
+    added = {name: hours for name, hours in added.items() if hours is not None}
+    if not added:
+        raise InvalidInputError("add_wall_hours", "give hours to add to at least one budget: "
+                                "add_wall_hours, add_lab_hours or add_cpu_hours")
+    for name, hours in added.items():
+        if isinstance(hours, bool) or not isinstance(hours, int | float) or not 0 < hours < math.inf:
+            raise InvalidInputError(f"add_{name}", f"expected a positive number of hours; got {hours!r}")
+    config = _stored_run_config(store, campaign)
+    decisions = store.list_decisions(campaign)
+    budget, ended = config.budget, None
+    for decision in decisions:
+        kind = decision.chosen.get("kind")
+        if kind == "verified" and config.stop.until_verified:
+            raise InvalidInputError("campaign", f"campaign {campaign!r} verified a design at "
+                                    f"{decision.chosen.get('clock_h', 0.0):.0f} simulated hours; "
+                                    "there is nothing to continue")
+        if kind == "finished":
+            ended = decision.chosen.get("status")
+        elif kind == "extended":
+            budget, ended = Budget.model_validate(decision.chosen["budget"]), None
+    if ended is not None and ended not in EXTENDABLE:
+        raise InvalidInputError("campaign", f"campaign {campaign!r} ended {ended!r} (nothing left to run, or "
+                                "its run limit reached), which more budget does not change; a campaign that "
+                                f"ended on a budget ({', '.join(EXTENDABLE)}) or is still open can go on")
+    raised = budget.model_dump()
+    for name, hours in added.items():
+        if raised[name] is None:
+            raise InvalidInputError(f"add_{name}", f"the campaign's {name} budget has no limit; "
+                                    "there is nothing to add to")
+        raised[name] += float(hours)
+    new_budget = Budget.model_validate(raised)
+    clock_h = max((float(d.chosen.get("clock_h", 0.0)) for d in decisions), default=0.0)
+    text = ", ".join(f"{hours:g} {name.replace('_', ' ')} (now {raised[name]:g})"
+                     for name, hours in added.items())
+    after = f"it had ended on its budget ({ended})" if ended else "it was still open"
+    store.log_decision(campaign, {"kind": "extended", "clock_h": clock_h, "budget": new_budget.model_dump(),
+                                  "added": added, "ended": ended}, [],
+                       f"budget extended by {text}; {after}, and goes on")
+    return resume_campaign(store, campaign, live=live)
+
+
+def _stored_run_config(store: Store, campaign: str) -> RunConfig:
+    """The run configuration ``interphase run`` stored for ``campaign``.
+
+    Raises:
+        NotFoundError: If there is no such campaign.
+        InvalidInputError: If it was not started by ``interphase run``.
+    """
     store.get_campaign(campaign)
     configs = [a for a in store.list_artifacts(RUN_CONFIG_KIND) if a.metadata.get("campaign") == campaign]
     if not configs:
         raise InvalidInputError("campaign", f"campaign {campaign!r} has no run configuration; "
                                 "only campaigns started with 'interphase run' can be resumed")
-    config = RunConfig.model_validate_json(store.get_artifact(configs[-1].sha256))
-    return run_campaign(store, resolve(config), live=live)
+    return RunConfig.model_validate_json(store.get_artifact(configs[-1].sha256))
 
 
 def _store_run_config(store: Store, plan: RunPlan) -> None:
@@ -153,6 +232,7 @@ class Engine:
         self.decisions = 0
         self.verified: dict[str, Any] | None = None
         self.finished: dict[str, Any] | None = None
+        self.budget = self.config.budget  # raised by "extended" decisions (extend_campaign)
         self.wall_before = 0.0
         self._observed = -1
         self._began = time.monotonic()
@@ -183,7 +263,7 @@ class Engine:
             if self.verified is not None and self.config.stop.until_verified:
                 return "verified"
             wall = self.wall_before + time.monotonic() - self._began
-            if self.config.budget.wall_hours is not None and wall > 3600.0 * self.config.budget.wall_hours:
+            if self.budget.wall_hours is not None and wall > 3600.0 * self.budget.wall_hours:
                 return "wall"
             view = self._view()
             self._thinking_s = 0.0
@@ -321,7 +401,7 @@ class Engine:
         if limit is not None and len(self.completed) + len(self.flights) >= limit:
             return False
         spent = self._spent(include_running=True)
-        budget = self.config.budget
+        budget = self.budget
         if resource == CPU:
             return budget.cpu_hours is None or spent["cpu_hours"] < budget.cpu_hours
         return budget.lab_hours is None or spent["lab_hours"] < budget.lab_hours
@@ -453,7 +533,7 @@ class Engine:
     def _view(self) -> CampaignView:
         plan = self.plan
         spent = self._spent(include_running=True)
-        budget = self.config.budget
+        budget = self.budget
         return CampaignView(
             campaign=self.campaign, store=self.store, design_space=plan.world.design_space,
             protocol=plan.world.protocol, target=plan.target, check=self.check,
@@ -487,7 +567,7 @@ class Engine:
         limit = self.config.stop.max_runs
         if limit is not None and len(self.completed) >= limit:
             return "max_runs"
-        budget = self.config.budget
+        budget = self.budget
         spent = self._spent(include_running=False)
         if (budget.lab_hours is not None and spent["lab_hours"] >= budget.lab_hours) or (
                 budget.cpu_hours is not None and spent["cpu_hours"] >= budget.cpu_hours):
@@ -518,6 +598,9 @@ class Engine:
             elif kind == "finished":
                 self.finished = chosen
                 self.wall_before = float(chosen.get("spent", {}).get("wall_seconds", 0.0))
+            elif kind == "extended":  # more budget after the end: the campaign goes on
+                self.finished = None
+                self.budget = Budget.model_validate(chosen["budget"])
         results = {r.request_id: r for r in self.store.list_results(campaign=self.campaign) if r.request_id}
         for request in self.store.list_requests(self.campaign):
             start_h, resource, run = launches[request.id]

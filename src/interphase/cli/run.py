@@ -3,8 +3,9 @@
 ``run`` validates the configuration against its world before it opens the store, so a bad
 configuration writes nothing; with no configuration it runs the built-in ``sei-life`` demo.
 The campaign's state lives in the store: after a crash (even SIGKILL), ``resume`` continues it
-with no acknowledged result lost and no request launched twice. Both end by writing the
-campaign's report.
+with no acknowledged result lost and no request launched twice; ``resume --add-wall-hours H``
+(or ``--add-lab-hours``, ``--add-cpu-hours``) raises a budget and continues a campaign that
+ended on it. Both end by writing the campaign's report.
 """
 
 from __future__ import annotations
@@ -72,12 +73,23 @@ def resume_command(
     report: Annotated[Path | None, typer.Option(
         "--report", help="Folder of the report (default reports/<campaign>).")] = None,
     live: Annotated[bool, typer.Option("--live/--quiet", help="Show the live view.")] = True,
+    add_wall_hours: Annotated[float | None, typer.Option(
+        "--add-wall-hours", help="Raise the wall-clock budget by this many hours (continues a campaign "
+        "that ended on it).", show_default=False)] = None,
+    add_lab_hours: Annotated[float | None, typer.Option(
+        "--add-lab-hours", help="Raise the lab-hour budget by this many hours.", show_default=False)] = None,
+    add_cpu_hours: Annotated[float | None, typer.Option(
+        "--add-cpu-hours", help="Raise the CPU-hour budget by this many hours.", show_default=False)] = None,
 ) -> None:
-    """Continue a campaign from the store after a crash or a stop; then report."""
-    from interphase.agent.engine import resume_campaign
+    """Continue a campaign from the store after a crash or a stop, or past its budget; then report."""
+    from interphase.agent.engine import extend_campaign, resume_campaign
 
+    added = {"add_wall_hours": add_wall_hours, "add_lab_hours": add_lab_hours, "add_cpu_hours": add_cpu_hours}
     with open_store(ctx) as store:
-        outcome = resume_campaign(store, campaign, live=live)
+        if any(hours is not None for hours in added.values()):
+            outcome = extend_campaign(store, campaign, live=live, **added)
+        else:
+            outcome = resume_campaign(store, campaign, live=live)
         paths = _write_report(store, campaign, report)
     _print_outcome(outcome, paths)
 
@@ -92,3 +104,6 @@ def _print_outcome(outcome, paths) -> None:  # noqa: ANN001 - thin CLI glue
     for line in outcome.summary_lines():
         print_line(line)
     print_line(f"report: {paths.html}", style="green")
+    more = {"wall": "--add-wall-hours 0.2", "budget": "--add-lab-hours 5000"}.get(outcome.status)
+    if more:
+        print_line(f"it ended on its budget; to go on: interphase resume {outcome.campaign} {more}")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from interphase.report.content import ReportContent
+from interphase.schema.run_config import Budget
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ def build_header(content: ReportContent) -> Header:
     config = data.run_config
     verified = data.decisions_of("verified")
     finished = data.decisions_of("finished")
+    ends = data.decisions_of("finished", "extended")  # an extension reopens a finished campaign
     if verified:
         chosen = verified[0].chosen
         value = chosen.get("objective")
@@ -58,7 +60,7 @@ def build_header(content: ReportContent) -> Header:
         clock = chosen.get("clock_h")
         when = f" after {clock:.4g} simulated hours" if isinstance(clock, int | float) else ""
         headline = f"Verified design {str(chosen.get('design_id', '?'))[:8]}{shown}{when}"
-    elif finished:
+    elif ends and ends[-1].chosen.get("kind") == "finished":
         headline = f"Finished without a verified design (status: {finished[-1].chosen.get('status', '?')})"
     elif data.runs:
         headline = f"Running: {len(data.runs)} results so far, no design verified yet"
@@ -66,6 +68,9 @@ def build_header(content: ReportContent) -> Header:
         headline = "No results yet: the campaign has not delivered any run"
     spent = _spent(content)
     budget = config.budget if config else None
+    extended = data.decisions_of("extended")
+    if extended and isinstance(extended[-1].chosen.get("budget"), dict):  # raised after the start
+        budget = Budget.model_validate(extended[-1].chosen["budget"])
     lab = _hours(spent.get("lab_hours"))
     cpu = _hours(spent.get("cpu_hours"), 3)
     if budget is not None and budget.lab_hours is not None:
