@@ -397,13 +397,13 @@ def summary_lines(summary: dict[str, Any], floor_h: float | None = None) -> list
     With ``floor_h``, a first line gives the floor and each strategy's line its median over it
     (its ``ceiling``: the most any strategy could gain on it).
     """
-    lines = [f"floor: {floor_h:.0f} h, the shortest full-length test of the target region as the lab's cost "
+    lines = [f"floor: {floor_h:.4g} h, the shortest full-length test of the target region as the lab's cost "
              f"model plans it; a strategy at 'Nx the floor' is at most about N times slower than any could "
-             f"be (cells can cycle faster than planned: benchmarks/lab_hours.py)"] if floor_h else []
+             f"be (a test can take less than planned: benchmarks/lab_hours.py)"] if floor_h else []
     for strategy, entry in summary.items():
         median = entry.get("median_h")
-        shown = f"{median:.0f} h" if median is not None else "none (fewer than half verified)"
-        iqr = (f" (IQR {entry['q25_h']:.0f}-{entry['q75_h']:.0f})"
+        shown = f"{median:.4g} h" if median is not None else "none (fewer than half verified)"
+        iqr = (f" (IQR {entry['q25_h']:.4g}-{entry['q75_h']:.4g})"
                if entry.get("q25_h") is not None and entry.get("q75_h") is not None else "")
         accel = entry.get("acceleration")
         faster = f", interphase {accel:.1f}x faster" if accel is not None else ""
