@@ -397,13 +397,13 @@ def summary_lines(summary: dict[str, Any], floor_h: float | None = None) -> list
     With ``floor_h``, a first line gives the floor and each strategy's line its median over it
     (its ``ceiling``: the most any strategy could gain on it).
     """
-    lines = [f"floor: {floor_h:.4g} h, the shortest full-length test of the target region as the lab's cost "
+    lines = [f"floor: {_h(floor_h)} h, the shortest full-length test of the target region as the lab's cost "
              f"model plans it; a strategy at 'Nx the floor' is at most about N times slower than any could "
              f"be (a test can take less than planned: benchmarks/lab_hours.py)"] if floor_h else []
     for strategy, entry in summary.items():
         median = entry.get("median_h")
-        shown = f"{median:.4g} h" if median is not None else "none (fewer than half verified)"
-        iqr = (f" (IQR {entry['q25_h']:.4g}-{entry['q75_h']:.4g})"
+        shown = f"{_h(median)} h" if median is not None else "none (fewer than half verified)"
+        iqr = (f" (IQR {_h(entry['q25_h'])}-{_h(entry['q75_h'])})"
                if entry.get("q25_h") is not None and entry.get("q75_h") is not None else "")
         accel = entry.get("acceleration")
         faster = f", interphase {accel:.1f}x faster" if accel is not None else ""
@@ -419,3 +419,8 @@ def summary_lines(summary: dict[str, Any], floor_h: float | None = None) -> list
         lines.append(f"{strategy}: median discovery {shown}{iqr}, "
                      f"verified {entry['verified']}/{entry['seeds']}{faster}{floor}{thinking}{calibration}")
     return lines
+
+
+def _h(hours: float) -> str:
+    """Hours for a summary line: whole hours from 1000 h, else four significant digits (0.5, 2.25, 501.6)."""
+    return f"{hours:.0f}" if abs(hours) >= 1000 else f"{hours:.4g}"
