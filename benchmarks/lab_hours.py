@@ -27,7 +27,6 @@ import numpy as np
 
 from interphase.agent.bench import discovery_floor_h
 from interphase.agent.plan import resolve
-from interphase.agent.region import TargetRegion
 from interphase.schema.run_config import RunConfig
 from interphase.store import Store
 
@@ -50,7 +49,6 @@ def planned_and_taken(stores: list[Store], world: str, source: str) -> np.ndarra
     """
     plan = resolve(RunConfig(name="lab-hours", world=world, strategy="trial-and-error"))
     lab, protocol = plan.sources[source], plan.world.protocol
-    region = TargetRegion.of(plan.world.design_space, plan.spec.target)
     rows = []
     for store in stores:
         for campaign in store.list_campaigns():
@@ -59,12 +57,9 @@ def planned_and_taken(stores: list[Store], world: str, source: str) -> np.ndarra
                 if (result.cycles_run or 0) < protocol.cycles_planned:
                     continue
                 design = store.get_design(stored.design_id).design
-                z = region.to_region([design])[0]
-                inside = bool(np.all((z >= -1e-9) & (z <= 1 + 1e-9))) and all(
-                    design.values.get(name) == value for name, value in region.fixed.items())
                 planned = float(lab.estimate_cost(design, protocol).lab_hours)
                 rows.append((planned, float(result.cost.lab_hours), float(design.values[TEMPERATURE]),
-                             float(design.values[CHARGE]), float(inside)))
+                             float(design.values[CHARGE]), float(plan.check.in_region(design))))
     return np.asarray(rows, dtype=float).reshape(-1, 5)
 
 
@@ -115,8 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(5.2, 4.2))
-    shown = axis.scatter(planned, taken, c=tests[:, 2] - 273.15, cmap="coolwarm", s=np.where(inside, 22, 8),
-                         marker="o")
+    shown = axis.scatter(planned, taken, c=tests[:, 2] - 273.15, cmap="coolwarm", s=np.where(inside, 22, 8))
     figure.colorbar(shown, label="ambient temperature [degC]")
     low, high = min(planned.min(), taken.min()) * 0.95, max(planned.max(), taken.max()) * 1.05
     axis.plot([low, high], [low, high], color="k", lw=0.8, label="as planned")

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +37,7 @@ from interphase.schema import Design, InvalidInputError, Request, RequestStatus,
 from interphase.schema.plain import plain_json
 from interphase.schema.run_config import Budget, RunConfig
 from interphase.sources import run_safely
-from interphase.store import Store
+from interphase.store import Store, StoredDecision
 
 RUN_CONFIG_KIND = "run-config"
 ASSEMBLY_DEFECT = "assembly defect"
@@ -152,17 +152,13 @@ def extend_campaign(store: Store, campaign: str, *, add_wall_hours: float | None
             raise InvalidInputError(f"add_{name}", f"expected a positive number of hours; got {hours!r}")
     config = _stored_run_config(store, campaign)
     decisions = store.list_decisions(campaign)
-    budget, ended = config.budget, None
-    for decision in decisions:
-        kind = decision.chosen.get("kind")
-        if kind == "verified" and config.stop.until_verified:
-            raise InvalidInputError("campaign", f"campaign {campaign!r} verified a design at "
-                                    f"{decision.chosen.get('clock_h', 0.0):.0f} simulated hours; "
-                                    "there is nothing to continue")
-        if kind == "finished":
-            ended = decision.chosen.get("status")
-        elif kind == "extended":
-            budget, ended = Budget.model_validate(decision.chosen["budget"]), None
+    verified = next((d.chosen for d in decisions if d.chosen.get("kind") == "verified"), None)
+    if verified is not None and config.stop.until_verified:
+        raise InvalidInputError("campaign", f"campaign {campaign!r} verified a design at "
+                                f"{verified.get('clock_h', 0.0):.0f} simulated hours; "
+                                "there is nothing to continue")
+    budget, finished = budget_in_force(decisions, config.budget)
+    ended = finished.get("status") if finished else None
     if ended is not None and ended not in EXTENDABLE:
         raise InvalidInputError("campaign", f"campaign {campaign!r} ended {ended!r} (nothing left to run, or "
                                 "its run limit reached), which more budget does not change; a campaign that "
@@ -181,7 +177,7 @@ def extend_campaign(store: Store, campaign: str, *, add_wall_hours: float | None
     store.log_decision(campaign, {"kind": "extended", "clock_h": clock_h, "budget": new_budget.model_dump(),
                                   "added": added, "ended": ended}, [],
                        f"budget extended by {text}; {after}, and goes on")
-    return resume_campaign(store, campaign, live=live)
+    return run_campaign(store, resolve(config), live=live)
 
 
 def _stored_run_config(store: Store, campaign: str) -> RunConfig:
@@ -197,6 +193,31 @@ def _stored_run_config(store: Store, campaign: str) -> RunConfig:
         raise InvalidInputError("campaign", f"campaign {campaign!r} has no run configuration; "
                                 "only campaigns started with 'interphase run' can be resumed")
     return RunConfig.model_validate_json(store.get_artifact(configs[-1].sha256))
+
+
+def budget_in_force(decisions: Sequence[StoredDecision],
+                    budget: Budget) -> tuple[Budget, dict[str, Any] | None]:
+    """The budget a campaign runs under now, and its ``finished`` decision if it stands ended.
+
+    An ``extended`` decision raises the budget and reopens a finished campaign; a later
+    ``finished`` ends it again.
+
+    Args:
+        decisions: The campaign's decisions, oldest first.
+        budget: The budget of its run configuration.
+
+    Returns:
+        The latest extension's budget (else ``budget``), and the ``chosen`` of the last
+        ``finished`` decision unless an extension came after it (else None).
+    """
+    ended = None
+    for decision in decisions:
+        kind = decision.chosen.get("kind")
+        if kind == "finished":
+            ended = decision.chosen
+        elif kind == "extended":
+            budget, ended = Budget.model_validate(decision.chosen["budget"]), None
+    return budget, ended
 
 
 def _store_run_config(store: Store, plan: RunPlan) -> None:
@@ -596,11 +617,8 @@ class Engine:
             elif kind == "verified":
                 self.verified = chosen
             elif kind == "finished":
-                self.finished = chosen
                 self.wall_before = float(chosen.get("spent", {}).get("wall_seconds", 0.0))
-            elif kind == "extended":  # more budget after the end: the campaign goes on
-                self.finished = None
-                self.budget = Budget.model_validate(chosen["budget"])
+        self.budget, self.finished = budget_in_force(decisions, self.config.budget)
         results = {r.request_id: r for r in self.store.list_results(campaign=self.campaign) if r.request_id}
         for request in self.store.list_requests(self.campaign):
             start_h, resource, run = launches[request.id]

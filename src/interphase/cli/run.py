@@ -104,6 +104,7 @@ def _print_outcome(outcome, paths) -> None:  # noqa: ANN001 - thin CLI glue
     for line in outcome.summary_lines():
         print_line(line)
     print_line(f"report: {paths.html}", style="green")
-    more = {"wall": "--add-wall-hours 0.2", "budget": "--add-lab-hours 5000"}.get(outcome.status)
+    more = {"wall": "--add-wall-hours 0.2",
+            "budget": "--add-lab-hours 5000 (or --add-cpu-hours 1, whichever ran out)"}.get(outcome.status)
     if more:
         print_line(f"it ended on its budget; to go on: interphase resume {outcome.campaign} {more}")
