@@ -147,6 +147,18 @@ def test_a_replicate_of_a_test_heading_for_a_hit_takes_the_channel_of_the_test_w
     assert 0.9 < forecast["mean"] < 1.0  # where its own fade was heading
     agent.options["make_room"] = False
     assert not [o for o in review(agent, view) if "free its channel" in o.reason]
+    # The replicate is a new cell: it carries the agent's forecast for a new cell of the design,
+    # which the track record sets its outcome against, beside its running test's P(meet).
+    replicate = agent._early_replicates(view, view.highest_fidelity, 1)[0]
+    p_meet, mean, _, _, p_verify, bias = agent._lab_scores(view, [wished.design])
+    entry = replicate.predicted["Capacity retention"]
+    assert replicate.option.replicate_of == wished.design_id and replicate.value == 0.99
+    assert entry["p_meet"] == pytest.approx(float(p_meet[0]))
+    assert entry["mean"] == pytest.approx(float(mean[0]))
+    assert entry["p_verify"] == pytest.approx(float(p_verify[0]))
+    assert entry["raw_mean"] == pytest.approx(float(mean[0] - bias[0]))
+    assert f"P(meet) 0.99, a new cell of the design {entry['p_meet']:.2f}" in replicate.why
+    assert agent.replicate_wanted == {}  # asked once
 
 
 def test_lab_launches_carry_forecasts_runners_up_and_thinking_time(

@@ -328,16 +328,7 @@ class InterphaseAgent(Strategy):
         screen = self._screening_source(view)
         if screen is not None and any(r.source == screen for r in view.running):
             return None  # a screen of the shortlist is minutes of simulated time away: wait for it
-        chosen: list[ScoredOption] = []
-        for design_id, (design, p) in list(self.replicate_wanted.items())[:slots]:
-            tests = [r for r in view.runs_of(source) if r.design_id == design_id]
-            del self.replicate_wanted[design_id]
-            alive = any(isinstance(r, RunningTest) or r.meets_target for r in tests)  # not stopped meanwhile
-            if alive and len(tests) < view.check.replicates:
-                chosen.append(ScoredOption(Option(source, design, view.protocol, replicate_of=design_id),
-                                           value=p, cost=self._cost_h(view, source, design), utility=p,
-                                           why="early replicate: its running test forecasts "
-                                               f"P(meet) {p:.2f}"))
+        chosen = self._early_replicates(view, source, slots)
         if len(chosen) >= slots:
             return Proposal(chosen=tuple(chosen), reason=f"{source}: replicate(s) of a test whose first "
                             f"cycles forecast a hit, so that verification overlaps it")
@@ -386,6 +377,37 @@ class InterphaseAgent(Strategy):
         return Proposal(chosen=tuple(chosen), runners_up=runners, reason=reason,
                         scores={"fit_seconds": self.fit_seconds, "select_seconds": time.monotonic() - began,
                                 "batch_p_hit": sum(gains)})
+
+    def _early_replicates(self, view: CampaignView, source: str, slots: int) -> list[ScoredOption]:
+        """Up to ``slots`` replicates of the running tests that forecast a hit, each with its forecast.
+
+        A replicate is a new cell of the design, so it carries the forecast the agent holds for a
+        new cell there (:meth:`_lab_scores`), not its running test's: the track record
+        (:meth:`_track`) sets each lab test against the forecast of its launch, and a replicate
+        that falls short is a miss of that forecast (the cells of a cold design split: the
+        replicated one stayed flat, its replicates faded; ``benchmarks/replicates.py``).
+        """
+        wanted = []
+        for design_id, (design, p) in list(self.replicate_wanted.items())[:slots]:
+            tests = [r for r in view.runs_of(source) if r.design_id == design_id]
+            del self.replicate_wanted[design_id]
+            alive = any(isinstance(r, RunningTest) or r.meets_target for r in tests)  # not stopped meanwhile
+            if alive and len(tests) < view.check.replicates:
+                wanted.append((design_id, design, p))
+        if not wanted:
+            return []
+        p_meet, mean, epistemic, aleatoric, p_verify, bias = self._lab_scores(view, [w[1] for w in wanted])
+        chosen = []
+        for k, (design_id, design, p) in enumerate(wanted):
+            std = torch.sqrt(epistemic[k] ** 2 + aleatoric[k] ** 2)
+            chosen.append(ScoredOption(Option(source, design, view.protocol, replicate_of=design_id),
+                                       value=p, cost=self._cost_h(view, source, design), utility=p,
+                                       predicted=self._predicted(mean[k], std, p_meet[k], view=view,
+                                                                 p_verify=p_verify[k],
+                                                                 raw_mean=mean[k] - bias[k]),
+                                       why=f"early replicate: its running test forecasts P(meet) {p:.2f}, "
+                                           f"a new cell of the design {float(p_meet[k]):.2f}"))
+        return chosen
 
     # ------------------------------------------------------------------ reviewing
 
@@ -659,14 +681,16 @@ class InterphaseAgent(Strategy):
     def _track(self, view: CampaignView) -> tuple[Misses, Failures, Misses]:
         """The track record of this agent at the highest fidelity (computed once per fit).
 
-        Each launch decision stored the forecast of the objective; each test of the highest-fidelity
-        source shows what came of it. Returns the misses of the tests that ran to the horizon, were
-        stopped (at the value their own fade reaches by the horizon) or failed for a cause of the
-        design (counted as ending at the bound, or below it where their fade was heading: the
-        least miss a failure can be; their neighbours' forecasts are corrected by them, and the
-        spread the model did not foresee widens every forecast: the designs an agent picks are
-        those it overrates), the tests' failures, and the misses of full-length tests alone (the
-        pooled correction of forecasts from a running test's first cycles).
+        Each launch decision stored the forecast of the objective (an early replicate's is that of a
+        new cell of its design; the verification replicates the engine queues carry none); each test
+        of the highest-fidelity source shows what came of it. Returns the misses of the tests that
+        ran to the horizon, were stopped (at the value their own fade reaches by the horizon) or
+        failed for a cause of the design (counted as ending at the bound, or below it where their
+        fade was heading: the least miss a failure can be; their neighbours' forecasts are
+        corrected by them, and the spread the model did not foresee widens every forecast: the
+        designs an agent picks are those it overrates), the tests' failures, and the misses of
+        full-length tests alone (the pooled correction of forecasts from a running test's first
+        cycles).
         """
         if self._record is not None:
             return self._record
