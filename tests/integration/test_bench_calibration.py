@@ -48,5 +48,12 @@ def test_launches_are_scored_against_what_the_lab_then_showed(tmp_path: Path) ->
         y = np.array(hits, dtype=float)
         assert scores["mean_p_meet"] == pytest.approx(float(p.mean()))
         assert scores["brier"] == pytest.approx(float(np.mean((p - y) ** 2)))
+
+        # An early replicate is a launch decision of the strategy with a forecast (for a second
+        # cell of a design under test): it is left out too, so the scores stay those of new picks.
+        replicate = next(d for d in store.list_decisions("calibrated") if d.chosen.get("kind") == "replicate")
+        assert replicate.chosen["runs"][0]["predicted"]["Capacity retention"]["p_meet"] is not None
+        store.log_decision("calibrated", {**replicate.chosen, "kind": "launch"}, [], "early replicate")
+        assert launch_calibration(store, "calibrated") == scores
     finally:
         store.close()

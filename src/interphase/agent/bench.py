@@ -129,8 +129,9 @@ def launch_calibration(store: Any, campaign: str) -> dict[str, Any] | None:
     Each launched test on the highest-fidelity source whose decision recorded a ``p_meet`` is
     paired with its outcome: a hit when it ran to the horizon and met the target; a miss when
     it fell short, was stopped (the strategy judged it a miss) or failed for a cause of the
-    design. Assembly defects and tests without a result yet are left out; so are replicates,
-    which the verification rule launches, not the strategy. The first round (launches at the
+    design. Assembly defects and tests without a result yet are left out; so are replicates:
+    the verification rule launches most, and an early replicate's forecast is for a second cell
+    of a design already under test, not a new pick. The first round (launches at the
     first launch's hour) is kept apart: it shows how the strategy forecasts the lab before it
     has seen a cell.
 
@@ -153,7 +154,7 @@ def launch_calibration(store: Any, campaign: str) -> dict[str, Any] | None:
             p_meet = next((float(entry["p_meet"]) for entry in (run.get("predicted") or {}).values()
                            if isinstance(entry, dict) and entry.get("p_meet") is not None), None)
             result = outcomes.get(run.get("request_id"))
-            if run["source"] != highest or p_meet is None or result is None:
+            if run["source"] != highest or p_meet is None or result is None or run.get("replicate_of"):
                 continue
             if result.metadata.get("failure_cause") == ASSEMBLY_DEFECT:
                 continue
