@@ -344,12 +344,9 @@ class InterphaseAgent(Strategy):
             self.shortlist.launched()
         for i, gain in zip(picks, gains, strict=True):
             cost = self._cost_h(view, source, candidates[i])
-            std = torch.sqrt(epistemic[i] ** 2 + aleatoric[i] ** 2)
             chosen.append(ScoredOption(Option(source, candidates[i], view.protocol), value=gain, cost=cost,
                                        utility=gain / max(cost, 1e-9),
-                                       predicted=self._predicted(mean[i], std, p_meet[i], view=view,
-                                                                 p_verify=p_verify[i],
-                                                                 raw_mean=mean[i] - bias[i]),
+                                       predicted=self._cell_forecast(view, meta, i),
                                        why=f"P(meet) {float(p_meet[i]):.2f} for a cell, "
                                            f"{float(p_verify[i]):.2f} for the {view.check.replicates} "
                                            f"that verify; adds {gain:.3f} to the batch"))
@@ -396,18 +393,26 @@ class InterphaseAgent(Strategy):
                 wanted.append((design_id, design, p))
         if not wanted:
             return []
-        p_meet, mean, epistemic, aleatoric, p_verify, bias = self._lab_scores(view, [w[1] for w in wanted])
+        scores = self._lab_scores(view, [w[1] for w in wanted])
         chosen = []
         for k, (design_id, design, p) in enumerate(wanted):
-            std = torch.sqrt(epistemic[k] ** 2 + aleatoric[k] ** 2)
             chosen.append(ScoredOption(Option(source, design, view.protocol, replicate_of=design_id),
                                        value=p, cost=self._cost_h(view, source, design), utility=p,
-                                       predicted=self._predicted(mean[k], std, p_meet[k], view=view,
-                                                                 p_verify=p_verify[k],
-                                                                 raw_mean=mean[k] - bias[k]),
+                                       predicted=self._cell_forecast(view, scores, k),
                                        why=f"early replicate: its running test forecasts P(meet) {p:.2f}, "
-                                           f"a new cell of the design {float(p_meet[k]):.2f}"))
+                                           f"a new cell of the design {float(scores[0][k]):.2f}"))
         return chosen
+
+    def _cell_forecast(self, view: CampaignView, scores: tuple[torch.Tensor, ...], k: int) -> dict[str, Any]:
+        """The launch forecast of one cell of design ``k`` of :meth:`_lab_scores`' ``scores``.
+
+        Its std is the epistemic and aleatoric stds together; ``raw_mean`` is the model's mean
+        before the track record's correction, which :meth:`_track` later sets the outcome against.
+        """
+        p_meet, mean, epistemic, aleatoric, p_verify, bias = scores
+        std = torch.sqrt(epistemic[k] ** 2 + aleatoric[k] ** 2)
+        return self._predicted(mean[k], std, p_meet[k], view=view, p_verify=p_verify[k],
+                               raw_mean=mean[k] - bias[k])
 
     # ------------------------------------------------------------------ reviewing
 
