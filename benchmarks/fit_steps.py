@@ -32,40 +32,32 @@ import numpy as np
 import torch
 
 from interphase.agent.plan import resolve
-from interphase.agent.strategies.interphase_agent import DEFAULTS
-from interphase.models.config import NetConfig
+from interphase.agent.strategies.interphase_agent import DEFAULTS, dataset_layout, ensemble_config
 from interphase.models.dataset import TrajectoryDataset
 from interphase.models.ensemble import EnsembleConfig
 from interphase.models.evaluation import trajectory_metrics
 from interphase.models.surrogate import Surrogate
-from interphase.models.training import TrainConfig
 from interphase.schema.run_config import RunConfig
 from interphase.store import Store
 
 RESULTS_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 DEFAULT_DB = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "discovery-sei-life.db"
-OBSERVABLES = ("Capacity retention", "Discharge capacity [A.h]", "Resistance [Ohm]", "SEI thickness [m]")
 SCORES = ("crps_standardised", "nll_standardised", "coverage_90")
 
 
 def campaign_dataset(store: Store, campaign: str, world: str) -> TrajectoryDataset:
-    """The campaign's records laid out as the agent lays them out (sources by fidelity, its observables)."""
+    """The campaign's records laid out as the agent lays them out (:func:`dataset_layout`)."""
     plan = resolve(RunConfig(name="fit-steps", world=world, strategy="interphase"))
-    specs = {name: source.spec for name, source in plan.sources.items()}
-    sources = sorted(specs, key=lambda name: (specs[name].fidelity, name))
-    measured = {o for spec in specs.values() for o in spec.observables}
+    sources, observables = dataset_layout({name: source.spec for name, source in plan.sources.items()},
+                                          plan.target)
     return TrajectoryDataset.from_store(store, plan.world.design_space, campaign=campaign, sources=sources,
-                                        observables=[o for o in OBSERVABLES if o in measured],
-                                        horizon=plan.world.protocol.n_cycles, include_unlabelled=False)
+                                        observables=observables, horizon=plan.world.protocol.n_cycles,
+                                        include_unlabelled=False)
 
 
 def agent_config(steps: int, seed: int) -> EnsembleConfig:
-    """The agent's ensemble (:data:`DEFAULTS`) with ``steps`` as the fewest steps of a fit from scratch."""
-    return EnsembleConfig(members=DEFAULTS["members"], seed=seed,
-                          net=NetConfig(source_prior_std=DEFAULTS["source_prior_std"],
-                                        prior_scale=DEFAULTS["prior_scale"]),
-                          train=TrainConfig(epochs=DEFAULTS["epochs"], warm_epochs=DEFAULTS["warm_epochs"],
-                                            min_steps=steps))
+    """The agent's ensemble (:func:`ensemble_config` of :data:`DEFAULTS`) with ``steps`` as ``min_steps``."""
+    return ensemble_config({**DEFAULTS, "min_steps": steps}, seed)
 
 
 def score_budgets(dataset: TrajectoryDataset, n_train: int, budgets: list[int],

@@ -30,8 +30,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -43,7 +43,10 @@ from interphase.agent.shortlist import ReferenceShortlist
 from interphase.agent.strategy import Strategy, register_strategy
 from interphase.agent.track_record import Failures, Misses, estimate_std, horizon_estimate
 from interphase.agent.view import CPU, CampaignView, RunningTest
-from interphase.schema import Design, InvalidInputError
+from interphase.schema import Design, InvalidInputError, SourceSpec, TargetSpec
+
+if TYPE_CHECKING:
+    from interphase.models.ensemble import EnsembleConfig
 
 DEFAULTS: dict[str, Any] = {
     "members": 5, "epochs": 80, "warm_epochs": 100, "min_steps": 800, "refit_every": 8,
@@ -68,6 +71,33 @@ DEFAULTS: dict[str, Any] = {
     "prior_scale": 0.3,
 }
 RETENTION = "Capacity retention"
+
+
+def ensemble_config(options: dict[str, Any], seed: int) -> EnsembleConfig:
+    """The ensemble of the agent's fits from scratch, from its settings (:data:`DEFAULTS` keys)."""
+    from interphase.models.config import NetConfig
+    from interphase.models.ensemble import EnsembleConfig
+    from interphase.models.training import TrainConfig
+
+    return EnsembleConfig(members=options["members"], seed=seed,
+                          net=NetConfig(source_prior_std=options["source_prior_std"],
+                                        prior_scale=options["prior_scale"]),
+                          train=TrainConfig(epochs=options["epochs"], warm_epochs=options["warm_epochs"],
+                                            min_steps=options["min_steps"]))
+
+
+def dataset_layout(sources: Mapping[str, SourceSpec], target: TargetSpec) -> tuple[list[str], list[str]]:
+    """The sources (by fidelity, then name) and per-cycle observables of the agent's training data.
+
+    The observables are retention, capacity, resistance and SEI thickness where some source
+    measures them, then the target's other observables but conductivity (condition-indexed).
+    """
+    ordered = sorted(sources, key=lambda name: (sources[name].fidelity, name))
+    wanted = {b.observable for b in target.bounds} | {o.observable for o in target.objectives}
+    measured = {o for spec in sources.values() for o in spec.observables}
+    observables = [o for o in (RETENTION, "Discharge capacity [A.h]", "Resistance [Ohm]", "SEI thickness [m]")
+                   if o in measured] + sorted(wanted - {RETENTION} - {"Conductivity [S.m-1]"})
+    return ordered, list(dict.fromkeys(observables))
 
 
 class InterphaseAgent(Strategy):
@@ -129,22 +159,14 @@ class InterphaseAgent(Strategy):
             self.shortlist.fitted()
         began = time.monotonic()
         dataset = self._dataset(view)
-        from interphase.models.config import NetConfig
-        from interphase.models.ensemble import EnsembleConfig
         from interphase.models.surrogate import Surrogate
-        from interphase.models.training import TrainConfig
 
         records = int((dataset.batch.has_result > 0).sum())
         warm = self.surrogate is not None and records <= 1.5 * max(self.fitted_on, 1)
         if warm:
             self.surrogate.refit(dataset)
         else:
-            config = EnsembleConfig(members=self.options["members"], seed=view.seed + self.options["seed"],
-                                    net=NetConfig(source_prior_std=self.options["source_prior_std"],
-                                                  prior_scale=self.options["prior_scale"]),
-                                    train=TrainConfig(epochs=self.options["epochs"],
-                                                      warm_epochs=self.options["warm_epochs"],
-                                                      min_steps=self.options["min_steps"]))
+            config = ensemble_config(self.options, view.seed + self.options["seed"])
             self.surrogate = Surrogate.fit(dataset, config)
             self.fitted_on = records
         self.fitted_highest, self.fitted_sims, self.fitted_shown = len(highest), len(sims), shown
@@ -159,14 +181,9 @@ class InterphaseAgent(Strategy):
         """The campaign's stored records plus the highest-fidelity tests running now (their first cycles)."""
         from interphase.models.dataset import TrajectoryDataset
 
-        sources = sorted(view.sources, key=lambda name: (view.sources[name].fidelity, name))
-        wanted = {b.observable for b in view.target.bounds} | {o.observable for o in view.target.objectives}
-        measured = {o for spec in view.sources.values() for o in spec.observables}
-        observables = [o for o in (RETENTION, "Discharge capacity [A.h]", "Resistance [Ohm]",
-                                   "SEI thickness [m]")
-                       if o in measured] + sorted(wanted - {RETENTION} - {"Conductivity [S.m-1]"})
+        sources, observables = dataset_layout(view.sources, view.target)
         dataset = TrajectoryDataset.from_store(view.store, view.design_space, campaign=view.campaign,
-                                               sources=sources, observables=list(dict.fromkeys(observables)),
+                                               sources=sources, observables=observables,
                                                horizon=view.protocol.n_cycles, include_unlabelled=False)
         running = [r for r in view.running if r.source == view.highest_fidelity and r.cycles_done > 0]
         return dataset.with_partial([r.design for r in running], [r.source for r in running],
