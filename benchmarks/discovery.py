@@ -8,17 +8,20 @@ background across sessions. ``interphase bench WORLD --seeds 10`` is the same ha
 
 Usage:
     python benchmarks/discovery.py [--world sei-life] [--seeds 10] [--strategies a,b,...]
-        [--workers 2] [--budget-lab-hours 200000] [--agent JSON] [--db PATH] [--out DIR]
+        [--workers 2] [--budget-lab-hours 200000] [--agent JSON] [--db PATH] [--out DIR] [--tag NAME]
 
 Writes ``discovery-<world>.json`` (per seed: discovery time, cost by source, runs, verified;
 per strategy: median and IQR, seeds verified, acceleration of interphase) and
-``discovery-<world>.png``, and prints one line per strategy.
+``discovery-<world>.png``, and prints one line per strategy. A variant's settings run under
+``--tag NAME`` write ``discovery-<world>.NAME.json`` and ``.png`` instead, so that their rows
+never mix with the ledger's.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -43,10 +46,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", type=Path, default=None,
                         help="store (default benchmarks/data/discovery-<world>.db)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--tag", default=None,
+                        help="a variant's name: its figures go to discovery-<world>.<tag>.json, beside "
+                             "the ledger (e.g. --agent '{\"replicate_misses\": \"first-launch\"}' "
+                             "--tag first-launch)")
     args = parser.parse_args(argv)
     world = Path(args.world).stem
+    if args.tag is not None and not re.fullmatch(r"[a-z0-9][a-z0-9-]*", args.tag):
+        parser.error(f"--tag: {args.tag!r} is not a name of lowercase letters, digits and dashes")
     DATA_DIR.mkdir(parents=True, exist_ok=True)
-    json_path = args.out / f"discovery-{world}.json"
+    stem = f"discovery-{world}" + (f".{args.tag}" if args.tag else "")
+    json_path = args.out / f"{stem}.json"
     settings = {"interphase": json.loads(args.agent)} if args.agent != "{}" else None
 
     def show(row: dict) -> None:
@@ -60,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
                            workers=args.workers, budget_lab_hours=args.budget_lab_hours,
                            db=args.db or DATA_DIR / f"discovery-{world}.db", json_path=json_path,
                            settings=settings, on_result=show)
-    discovery_figure(report["runs"], args.out / f"discovery-{world}.png", world)
+    discovery_figure(report["runs"], args.out / f"{stem}.png", world)
     print("\n".join(summary_lines(report["summary"], report.get("floor_h"))))
     return 0
 

@@ -119,6 +119,8 @@ CASES: list[Case] = [
     Case("agent-not-a-mapping", on_world(agent=["fast"]), "agent"),
     Case("agent-forecast-from-unknown-source",
          on_world(strategy="interphase", agent={"forecast_from": "pybamm-p2d"}), "agent.forecast_from"),
+    Case("agent-replicate-misses-unknown",
+         on_world(strategy="interphase", agent={"replicate_misses": "all"}), "agent.replicate_misses"),
     # ---- the target
     Case("empty-target", on_world(target={}), "target"),
     Case("bound-without-limits", on_world(target=bound()), "target.bounds.0.lower"),

@@ -147,8 +147,15 @@ def test_a_replicate_of_a_test_heading_for_a_hit_takes_the_channel_of_the_test_w
     assert 0.9 < forecast["mean"] < 1.0  # where its own fade was heading
     agent.options["make_room"] = False
     assert not [o for o in review(agent, view) if "free its channel" in o.reason]
-    # The replicate is a new cell: it carries the agent's forecast for a new cell of the design,
+    # By default (the ledger's agent) the replicate carries no forecast of its own.
+    plain = agent._early_replicates(view, view.highest_fidelity, 1)[0]
+    assert plain.option.replicate_of == wished.design_id and plain.predicted == {}
+    assert plain.why == "early replicate: its running test forecasts P(meet) 0.99"
+    assert agent.replicate_wanted == {}  # asked once
+    # replicate_misses "new-cell": it carries the agent's forecast for a new cell of the design,
     # which the track record sets its outcome against, beside its running test's P(meet).
+    agent.options["replicate_misses"] = "new-cell"
+    agent.replicate_wanted = {wished.design_id: (wished.design, 0.99)}
     replicate = agent._early_replicates(view, view.highest_fidelity, 1)[0]
     p_meet, mean, _, _, p_verify, bias = agent._lab_scores(view, [wished.design])
     entry = replicate.predicted["Capacity retention"]
@@ -166,9 +173,11 @@ def test_lab_launches_carry_forecasts_runners_up_and_thinking_time(
     # Each review's replicate wishes are read as the engine leaves them (the first round fills
     # every channel, so a wish may wait until verification takes over).
     asked: list[tuple[int, int, float]] = []  # (cycles done, full-length tests then, P(meet))
+    last: dict[str, Any] = {}  # the agent and the view of the last review
     review = InterphaseAgent.review
 
     def reviewed(agent: InterphaseAgent, view: Any) -> Any:
+        last.update(agent=agent, view=view)
         before = set(agent.replicate_wanted)
         orders = review(agent, view)
         for design_id in set(agent.replicate_wanted) - before:
@@ -224,6 +233,20 @@ def test_lab_launches_carry_forecasts_runners_up_and_thinking_time(
     early = [r for d in lab for r in d.chosen["runs"] if r.get("replicate_of")]
     assert all("early replicate" in r["why"] for r in early)
     assert outcome.runs == len(store.list_results(campaign="agent-launches"))
+    # The track record leaves replicates out by default; "first-launch" sets each finished one
+    # against the launch forecast of its design's first test.
+    agent, view = last["agent"], last["view"]
+    replicates = [c for c in view.completed if c.source == "lab-cell" and c.replicate_of is not None
+                  and c.result.metadata.get("failure_cause") != "assembly defect"]  # a build's fault
+    agent._record = None
+    left_out = agent._track(view)[0]
+    agent.options["replicate_misses"], agent._record = "first-launch", None
+    counted = agent._track(view)[0]
+    assert counted.misses.size == left_out.misses.size + len(replicates)
+    first = {r["design_id"]: r["predicted"]["Capacity retention"] for d in lab for r in d.chosen["runs"]
+             if not r.get("replicate_of")}
+    assert set(counted.forecasts) - set(left_out.forecasts) <= {first[c.replicate_of]["raw_mean"]
+                                                                for c in replicates}
 
 
 

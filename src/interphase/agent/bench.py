@@ -112,7 +112,7 @@ def figures(store: Any, job: BenchJob, outcome: Any, wall_seconds: float) -> dic
     curve = best_objective_curve(store, job.campaign)
     thinking = [float(d.chosen["decide_seconds"]) for d in launches if "decide_seconds" in d.chosen]
     return {"strategy": job.strategy, "seed": job.seed, "campaign": job.campaign, "code": code_version(),
-            "status": outcome.status,
+            "settings": job.agent, "status": outcome.status,
             "verified": outcome.discovery_h is not None, "discovery_h": outcome.discovery_h,
             "end_h": outcome.clock_h, "runs": outcome.runs, "by_source": outcome.by_source,
             "lab_hours": outcome.spent["lab_hours"], "cpu_hours": outcome.spent["cpu_hours"],

@@ -69,8 +69,15 @@ DEFAULTS: dict[str, Any] = {
     # with data; the agent refits on a few hundred steps, which cancel a prior that wide too
     # little for its forecasts of running tests, and its discovery figures were measured at 0.3.
     "prior_scale": 0.3,
+    # What the track record sets a replicate's outcome against (:meth:`InterphaseAgent._track`):
+    # "none" leaves replicates out (the discovery ledger's agent); "new-cell": an early replicate
+    # carries the forecast for a new cell of its design at its launch (the engine's verification
+    # replicates none); "first-launch": every replicate is set against the launch forecast of its
+    # design's first test, made before any cell of the design ran.
+    "replicate_misses": "none",
 }
 RETENTION = "Capacity retention"
+REPLICATE_MISSES = ("none", "new-cell", "first-launch")
 
 
 def ensemble_config(options: dict[str, Any], seed: int) -> EnsembleConfig:
@@ -100,6 +107,39 @@ def dataset_layout(sources: Mapping[str, SourceSpec], target: TargetSpec) -> tup
     return ordered, list(dict.fromkeys(observables))
 
 
+def launch_forecasts(decisions: Sequence[Mapping[str, Any]], source: str, objective: str,
+                     replicates: Mapping[str, str] | None = None) -> dict[str, dict[str, Any]]:
+    """The forecast of ``objective`` each run on ``source`` was launched with, by request id.
+
+    Args:
+        decisions: The campaign's decisions (their ``chosen`` records), oldest first; only
+            ``"launch"`` ones carry forecasts.
+        source: The source whose runs are wanted (the highest fidelity).
+        objective: The observable (e.g. ``"Capacity retention"``).
+        replicates: Request id -> design id it repeats, for replicates to set against the
+            launch forecast of their design's first test where they carry none of their own.
+
+    Returns:
+        Request id -> forecast (``mean``, ``std``, ``p_meet``, ..., ``raw_mean``), for the runs
+        whose forecast has a mean.
+    """
+    forecasts: dict[str, dict[str, Any]] = {}
+    first: dict[str, dict[str, Any]] = {}  # design id -> the launch forecast of its first test
+    for chosen in decisions:
+        if chosen.get("kind") != "launch":
+            continue
+        for run in chosen.get("runs", []):
+            forecast = (run.get("predicted") or {}).get(objective)
+            if forecast and run.get("source") == source and forecast.get("mean") is not None:
+                forecasts[run["request_id"]] = forecast
+                if not run.get("replicate_of"):
+                    first.setdefault(run["design_id"], forecast)
+    for request_id, design_id in (replicates or {}).items():
+        if request_id not in forecasts and design_id in first:
+            forecasts[request_id] = first[design_id]
+    return forecasts
+
+
 class InterphaseAgent(Strategy):
     """The cost-aware agent over the interphase generative model (settings: :data:`DEFAULTS`)."""
 
@@ -112,6 +152,9 @@ class InterphaseAgent(Strategy):
             raise InvalidInputError(f"agent.{unknown[0]}", f"unknown setting; the interphase agent takes "
                                     f"{', '.join(sorted(DEFAULTS))}")
         self.options = {**DEFAULTS, **self.settings}
+        if self.options["replicate_misses"] not in REPLICATE_MISSES:
+            raise InvalidInputError("agent.replicate_misses", f"{self.options['replicate_misses']!r} is not "
+                                    f"one of {', '.join(REPLICATE_MISSES)}")
         self.review_every_cycles = int(self.options["review_every_cycles"])
         self.surrogate: Any = None
         self.fitted_on = 0
@@ -393,13 +436,14 @@ class InterphaseAgent(Strategy):
                                 "batch_p_hit": sum(gains)})
 
     def _early_replicates(self, view: CampaignView, source: str, slots: int) -> list[ScoredOption]:
-        """Up to ``slots`` replicates of the running tests that forecast a hit, each with its forecast.
+        """Up to ``slots`` replicates of the running tests that forecast a hit.
 
-        A replicate is a new cell of the design, so it carries the forecast the agent holds for a
-        new cell there (:meth:`_lab_scores`), not its running test's: the track record
+        With ``replicate_misses`` ``"new-cell"`` each carries the forecast the agent holds for a
+        new cell of its design (:meth:`_lab_scores`), not its running test's: the track record
         (:meth:`_track`) sets each lab test against the forecast of its launch, and a replicate
         that falls short is a miss of that forecast (the cells of a cold design split: the
         replicated one stayed flat, its replicates faded; ``benchmarks/replicates.py``).
+        Otherwise it carries none (``"first-launch"`` sets it against its design's first forecast).
         """
         wanted = []
         for design_id, (design, p) in list(self.replicate_wanted.items())[:slots]:
@@ -410,6 +454,11 @@ class InterphaseAgent(Strategy):
                 wanted.append((design_id, design, p))
         if not wanted:
             return []
+        if self.options["replicate_misses"] != "new-cell":
+            return [ScoredOption(Option(source, design, view.protocol, replicate_of=design_id), value=p,
+                                 cost=self._cost_h(view, source, design), utility=p,
+                                 why=f"early replicate: its running test forecasts P(meet) {p:.2f}")
+                    for design_id, design, p in wanted]
         scores = self._lab_scores(view, [w[1] for w in wanted])
         chosen = []
         for k, (design_id, design, p) in enumerate(wanted):
@@ -703,32 +752,27 @@ class InterphaseAgent(Strategy):
     def _track(self, view: CampaignView) -> tuple[Misses, Failures, Misses]:
         """The track record of this agent at the highest fidelity (computed once per fit).
 
-        Each launch decision stored the forecast of the objective (an early replicate's is that of a
-        new cell of its design; the verification replicates the engine queues carry none); each test
-        of the highest-fidelity source shows what came of it. Returns the misses of the tests that
-        ran to the horizon, were stopped (at the value their own fade reaches by the horizon) or
-        failed for a cause of the design (counted as ending at the bound, or below it where their
-        fade was heading: the least miss a failure can be; their neighbours' forecasts are
-        corrected by them, and the spread the model did not foresee widens every forecast: the
-        designs an agent picks are those it overrates), the tests' failures, and the misses of
-        full-length tests alone (the pooled correction of forecasts from a running test's first
-        cycles).
+        Each launch decision stored the forecast of the objective (a replicate's as
+        ``replicate_misses`` says: none, an early replicate's for a new cell of its design, or
+        its design's first test's); each test of the highest-fidelity source shows what came of
+        it. Returns the misses of the tests that ran to the horizon, were stopped (at the value
+        their own fade reaches by the horizon) or failed for a cause of the design (counted as
+        ending at the bound, or below it where their fade was heading: the least miss a failure
+        can be; their neighbours' forecasts are corrected by them, and the spread the model did
+        not foresee widens every forecast: the designs an agent picks are those it overrates), the
+        tests' failures, and the misses of full-length tests alone (the pooled correction of
+        forecasts from a running test's first cycles).
         """
         if self._record is not None:
             return self._record
         objective, index = self._objective(view), self._objective_index(view)
-        forecasts: dict[str, dict[str, float]] = {}
-        for decision in view.store.list_decisions(view.campaign):
-            if decision.chosen.get("kind") != "launch":
-                continue
-            for run in decision.chosen.get("runs", []):
-                forecast = (run.get("predicted") or {}).get(objective)
-                if forecast and run.get("source") == view.highest_fidelity \
-                        and forecast.get("mean") is not None:
-                    forecasts[run["request_id"]] = forecast
+        tests = [c for c in view.completed if c.source == view.highest_fidelity]
+        replicates = {c.request_id: c.replicate_of for c in tests if c.replicate_of is not None} \
+            if self.options["replicate_misses"] == "first-launch" else {}
+        forecasts = launch_forecasts([d.chosen for d in view.store.list_decisions(view.campaign)],
+                                     view.highest_fidelity, objective, replicates)
         lower = _lower_bound(view, objective)
         region = self._region(view)
-        tests = [c for c in view.completed if c.source == view.highest_fidelity]
         scale = self._objective_scale()
         floor = 0.1 * scale  # a cell's own scatter about its design, at least
         rows: list[tuple[Design, float, float, bool, float, float]] = []
