@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 
 from interphase.agent import bench
-from interphase.agent.bench import code_version, quantile, summarise, summary_lines
+from interphase.agent.bench import (
+    DEFAULT_SETTINGS,
+    code_version,
+    quantile,
+    strategy_settings,
+    summarise,
+    summary_lines,
+)
 
 
 def row(strategy: str, seed: int, hours: float | None) -> dict[str, object]:
@@ -139,3 +146,12 @@ def test_launch_forecasts_are_pooled_over_seeds() -> None:
     assert launches["first_round_hit_rate"] == pytest.approx(1 / 3)
     line = summary_lines(summarise([first, second]))[0]
     assert "4 lab launches at mean P(meet) 0.72 hit 0.50 (first round 0.80 vs 0.33)" in line
+
+
+def test_a_variants_settings_add_to_the_benchmarks_defaults_and_do_not_replace_them() -> None:
+    settings = strategy_settings({"interphase": {"replicate_misses": "first-launch"}, "gp-qlogei": {"q": 2}})
+    assert settings["interphase"] == {**DEFAULT_SETTINGS["interphase"], "replicate_misses": "first-launch"}
+    assert settings["interphase"]["max_simulations"] == 48  # what the ledger's rows ran with
+    assert settings["mf-gp"] == DEFAULT_SETTINGS["mf-gp"] and settings["gp-qlogei"] == {"q": 2}
+    assert strategy_settings() == DEFAULT_SETTINGS
+    assert strategy_settings({"interphase": {"max_simulations": 96}})["interphase"]["max_simulations"] == 96

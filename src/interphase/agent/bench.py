@@ -310,6 +310,17 @@ def summarise(rows: Sequence[dict[str, Any]], reference: str = "interphase",
     return out
 
 
+def strategy_settings(given: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+    """Each strategy's benchmark settings: :data:`DEFAULT_SETTINGS`, updated key by key by ``given``.
+
+    A variant's settings (``--agent '{"replicate_misses": "first-launch"}'``) add to the
+    defaults the ledger's rows ran with; they do not replace them.
+    """
+    given = given or {}
+    return {name: {**DEFAULT_SETTINGS.get(name, {}), **given.get(name, {})}
+            for name in {*DEFAULT_SETTINGS, *given}}
+
+
 def run_benchmark(world: str, *, seeds: int, strategies: Sequence[str] = STRATEGIES, first_seed: int = 0,
                   workers: int = 2, budget_lab_hours: float = 200_000.0, db: Path, json_path: Path,
                   settings: dict[str, dict[str, Any]] | None = None,
@@ -329,7 +340,7 @@ def run_benchmark(world: str, *, seeds: int, strategies: Sequence[str] = STRATEG
         budget_lab_hours: Each campaign's lab budget.
         db: The store of the campaigns (SQLite path).
         json_path: Where the figures are kept (read back on start).
-        settings: Strategy -> settings (default :data:`DEFAULT_SETTINGS`).
+        settings: Strategy -> settings, on top of :data:`DEFAULT_SETTINGS` (:func:`strategy_settings`).
         on_result: Called with each campaign's figures as it finishes.
 
     Returns:
@@ -338,7 +349,7 @@ def run_benchmark(world: str, *, seeds: int, strategies: Sequence[str] = STRATEG
     """
     import json
 
-    settings = {**DEFAULT_SETTINGS, **(settings or {})}
+    settings = strategy_settings(settings)
     name = Path(world).stem
     rows = read_rows(json_path)
     floor_h = discovery_floor_h(world)
