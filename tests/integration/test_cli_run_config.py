@@ -121,6 +121,8 @@ CASES: list[Case] = [
          on_world(strategy="interphase", agent={"forecast_from": "pybamm-p2d"}), "agent.forecast_from"),
     Case("agent-replicate-misses-unknown",
          on_world(strategy="interphase", agent={"replicate_misses": "all"}), "agent.replicate_misses"),
+    Case("agent-cell-scatter-unknown",
+         on_world(strategy="interphase", agent={"cell_scatter": "lab"}), "agent.cell_scatter"),
     # ---- the target
     Case("empty-target", on_world(target={}), "target"),
     Case("bound-without-limits", on_world(target=bound()), "target.bounds.0.lower"),

@@ -247,6 +247,12 @@ def test_lab_launches_carry_forecasts_runners_up_and_thinking_time(
              if not r.get("replicate_of")}
     assert set(counted.forecasts) - set(left_out.forecasts) <= {first[c.replicate_of]["raw_mean"]
                                                                 for c in replicates}
+    # cell_scatter "replicates": the same misses, none trusted closer than the scatter of the
+    # cells of a design tested twice (the default trusts a full-length test to a tenth of the scale).
+    agent.options["cell_scatter"], agent._record = "replicates", None
+    scattered = agent._track(view)[0]
+    assert scattered.misses.tolist() == counted.misses.tolist()
+    assert (scattered.noise_std >= counted.noise_std).all()
 
 
 

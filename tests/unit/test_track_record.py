@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from interphase.agent.track_record import Failures, Misses
+from interphase.agent.track_record import Failures, Misses, pooled_std
 
 
 def _misses(points: list[list[float]], misses: list[float]) -> Misses:
@@ -170,3 +170,11 @@ def test_the_miss_model_smooths_misses_as_far_as_their_doubt_allows() -> None:
     # A quarter of the distance an estimate carried the value, and never below the floor.
     assert estimate_std(0.94, 0.86, 0.005) == pytest.approx(0.02)
     assert estimate_std(0.95, 0.949, 0.005) == 0.005
+
+
+def test_the_pooled_scatter_of_a_designs_cells_ignores_designs_tested_once() -> None:
+    assert pooled_std([[0.95], [0.97]]) is None  # no design tested twice: nothing to measure
+    # A cold design's flat and fading cells (1.00, 0.93) and a warm one's alike cells (0.956, 0.958):
+    # squares 0.00245 + 0.000002 over 2 degrees of freedom.
+    assert pooled_std([[1.00, 0.93], [0.956, 0.958], [0.99]]) == pytest.approx(np.sqrt(0.002452 / 2))
+    assert pooled_std([[0.95, 0.95, 0.95]]) == pytest.approx(0.0, abs=1e-12)

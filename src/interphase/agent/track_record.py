@@ -88,6 +88,16 @@ def estimate_std(at_stop: float, estimate: float, floor_std: float) -> float:
     return max(floor_std, 0.25 * abs(at_stop - estimate))
 
 
+def pooled_std(groups: list[list[float]]) -> float | None:
+    """The pooled within-group std of ``groups`` (each the outcomes of the cells of one design).
+
+    Groups of one value carry no scatter and count for nothing; None when no group has two.
+    """
+    squares = sum(float(((np.asarray(g) - np.mean(g)) ** 2).sum()) for g in groups if len(g) > 1)
+    dof = sum(len(g) - 1 for g in groups if len(g) > 1)
+    return math.sqrt(squares / dof) if dof else None
+
+
 @dataclass(frozen=True)
 class Misses:
     """Forecast misses of the objective at the tests' designs.

@@ -41,7 +41,7 @@ from interphase.agent.options import Option, Proposal, ScoredOption, StopOrder
 from interphase.agent.region import TargetRegion
 from interphase.agent.shortlist import ReferenceShortlist
 from interphase.agent.strategy import Strategy, register_strategy
-from interphase.agent.track_record import Failures, Misses, estimate_std, horizon_estimate
+from interphase.agent.track_record import Failures, Misses, estimate_std, horizon_estimate, pooled_std
 from interphase.agent.view import CPU, CampaignView, RunningTest
 from interphase.schema import Design, InvalidInputError, SourceSpec, TargetSpec
 
@@ -75,9 +75,15 @@ DEFAULTS: dict[str, Any] = {
     # replicates none); "first-launch": every replicate is set against the launch forecast of its
     # design's first test, made before any cell of the design ran.
     "replicate_misses": "none",
+    # How far a test's outcome may lie from its design's, for the miss model: "floor" (a tenth
+    # of the model's objective scale: the ledger's agent) or "replicates": at least the pooled
+    # std of the cells of one design that the campaign tested more than once (cold cells of one
+    # design split into flat and fading ones, and a lucky one must not pull its neighbours up).
+    "cell_scatter": "floor",
 }
 RETENTION = "Capacity retention"
 REPLICATE_MISSES = ("none", "new-cell", "first-launch")
+CELL_SCATTER = ("floor", "replicates")
 
 
 def ensemble_config(options: dict[str, Any], seed: int) -> EnsembleConfig:
@@ -152,9 +158,10 @@ class InterphaseAgent(Strategy):
             raise InvalidInputError(f"agent.{unknown[0]}", f"unknown setting; the interphase agent takes "
                                     f"{', '.join(sorted(DEFAULTS))}")
         self.options = {**DEFAULTS, **self.settings}
-        if self.options["replicate_misses"] not in REPLICATE_MISSES:
-            raise InvalidInputError("agent.replicate_misses", f"{self.options['replicate_misses']!r} is not "
-                                    f"one of {', '.join(REPLICATE_MISSES)}")
+        for name, allowed in (("replicate_misses", REPLICATE_MISSES), ("cell_scatter", CELL_SCATTER)):
+            if self.options[name] not in allowed:
+                raise InvalidInputError(f"agent.{name}", f"{self.options[name]!r} is not one of "
+                                        f"{', '.join(allowed)}")
         self.review_every_cycles = int(self.options["review_every_cycles"])
         self.surrogate: Any = None
         self.fitted_on = 0
@@ -761,7 +768,9 @@ class InterphaseAgent(Strategy):
         can be; their neighbours' forecasts are corrected by them, and the spread the model did
         not foresee widens every forecast: the designs an agent picks are those it overrates), the
         tests' failures, and the misses of full-length tests alone (the pooled correction of
-        forecasts from a running test's first cycles).
+        forecasts from a running test's first cycles). With ``cell_scatter`` ``"replicates"`` no
+        miss is trusted closer than the pooled scatter of the cells of a design tested twice
+        (:func:`~interphase.agent.track_record.pooled_std`).
         """
         if self._record is not None:
             return self._record
@@ -775,11 +784,12 @@ class InterphaseAgent(Strategy):
         region = self._region(view)
         scale = self._objective_scale()
         floor = 0.1 * scale  # a cell's own scatter about its design, at least
-        rows: list[tuple[Design, float, float, bool, float, float]] = []
+        measured = self.options["cell_scatter"] == "replicates"
+        outcomes: dict[str, tuple[float, float, bool]] = {}  # request id -> (observed, doubt, full)
+        ended: dict[str, list[float]] = {}  # design id -> what its cells that did not fail reached
         for run in tests:
-            if run.request_id not in forecasts:
+            if run.request_id not in forecasts and not measured:
                 continue
-            forecast = forecasts[run.request_id]
             failed = run.result.status.value == "failed"
             if failed and run.result.metadata.get("failure_cause") == "assembly defect":
                 continue  # a fault of one build, not of the design
@@ -800,9 +810,20 @@ class InterphaseAgent(Strategy):
             else:  # stopped: where its own fade would have taken it by the horizon
                 observed = reached
                 full = False
-            if observed is not None:  # against the model's own forecast: the correction is what is learnt
+            if observed is not None:
+                outcomes[run.request_id] = (observed, doubt, full)
+                if not failed:
+                    ended.setdefault(run.design_id, []).append(observed)
+        scatter = pooled_std(list(ended.values())) if measured else None
+        rows: list[tuple[Design, float, float, bool, float, float]] = []
+        for run in tests:
+            if run.request_id in forecasts and run.request_id in outcomes:
+                # against the model's own forecast: the correction is what is learnt
+                observed, doubt, full = outcomes[run.request_id]
+                forecast = forecasts[run.request_id]
                 made = forecast.get("raw_mean", forecast["mean"])
-                rows.append((run.design, observed - made, forecast.get("std") or 0.0, full, made, doubt))
+                rows.append((run.design, observed - made, forecast.get("std") or 0.0, full, made,
+                             doubt if scatter is None else max(doubt, scatter)))
         radius = float(self.options["miss_radius"])
 
         levels = [r[4] for r in rows]  # the forecasts the misses are against
