@@ -461,19 +461,18 @@ class InterphaseAgent(Strategy):
                 wanted.append((design_id, design, p))
         if not wanted:
             return []
-        if self.options["replicate_misses"] != "new-cell":
-            return [ScoredOption(Option(source, design, view.protocol, replicate_of=design_id), value=p,
-                                 cost=self._cost_h(view, source, design), utility=p,
-                                 why=f"early replicate: its running test forecasts P(meet) {p:.2f}")
-                    for design_id, design, p in wanted]
-        scores = self._lab_scores(view, [w[1] for w in wanted])
+        scores = self._lab_scores(view, [w[1] for w in wanted]) \
+            if self.options["replicate_misses"] == "new-cell" else None
         chosen = []
         for k, (design_id, design, p) in enumerate(wanted):
+            why = f"early replicate: its running test forecasts P(meet) {p:.2f}"
+            predicted: dict[str, Any] = {}
+            if scores is not None:
+                predicted = self._cell_forecast(view, scores, k)
+                why += f", a new cell of the design {float(scores[0][k]):.2f}"
             chosen.append(ScoredOption(Option(source, design, view.protocol, replicate_of=design_id),
                                        value=p, cost=self._cost_h(view, source, design), utility=p,
-                                       predicted=self._cell_forecast(view, scores, k),
-                                       why=f"early replicate: its running test forecasts P(meet) {p:.2f}, "
-                                           f"a new cell of the design {float(scores[0][k]):.2f}"))
+                                       predicted=predicted, why=why))
         return chosen
 
     def _cell_forecast(self, view: CampaignView, scores: tuple[torch.Tensor, ...], k: int) -> dict[str, Any]:
@@ -812,7 +811,7 @@ class InterphaseAgent(Strategy):
                 full = False
             if observed is not None:
                 outcomes[run.request_id] = (observed, doubt, full)
-                if not failed:
+                if measured and not failed:
                     ended.setdefault(run.design_id, []).append(observed)
         scatter = pooled_std(list(ended.values())) if measured else None
         rows: list[tuple[Design, float, float, bool, float, float]] = []
