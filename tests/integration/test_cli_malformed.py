@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import json
 import shutil
-from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,15 @@ from typer.testing import CliRunner
 from interphase.cli.main import app
 from interphase.schema import CampaignSpec, load_model_file
 from interphase.store import Store
+from support import (
+    malformed_bench,
+    malformed_campaign,
+    malformed_general,
+    malformed_import,
+    malformed_model,
+    malformed_sources,
+)
+from support.malformed import Case
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -66,15 +74,6 @@ def designs_yaml(*designs: Any) -> str:
 
 def design(**changes: Any) -> dict[str, Any]:
     return {**GOOD_DESIGN, **changes}
-
-
-@dataclass(frozen=True)
-class Case:
-    """One malformed input: files to write, the command line, and what the message names."""
-
-    argv: tuple[str, ...]
-    expected: str
-    files: dict[str, str | bytes] = field(default_factory=dict)
 
 
 def create(content: str, file: str = "campaign.yaml", expected: str = "") -> Case:
@@ -185,6 +184,9 @@ CASES: dict[str, Case] = {
     "ls-unknown-campaign": Case(("ls", "designs", "--campaign", "nope"),
                                 "no campaign named 'nope'"),
 }
+for _area in (malformed_import, malformed_sources, malformed_model, malformed_campaign, malformed_bench,
+              malformed_general):
+    CASES.update(_area.CASES)
 
 
 @pytest.fixture(scope="module")
