@@ -17,6 +17,13 @@ from interphase.schema import (
     parse_model,
     read_structured_file,
 )
+from interphase.schema.limits import (
+    MAX_DESCRIPTION_CHARS,
+    MAX_NAME_CHARS,
+    MAX_NESTING_DEPTH,
+    MAX_STRUCTURED_FILE_BYTES,
+    MAX_VALUES,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -138,3 +145,105 @@ def test_unknown_observable_of_a_source_is_named_by_index() -> None:
     with pytest.raises(InvalidInputError) as info:
         parse_model(SourceSpec, data)
     assert info.value.field == "observables.1"
+
+
+# ---- duplicate keys, nesting, aliases, size, folders
+
+@pytest.mark.parametrize(("name", "text", "fragment"), [
+    ("top.yaml", "name: a\nname: b\n", "duplicate key 'name' at line 2 (first at line 1)"),
+    ("nested.yaml", "protocol:\n  n_cycles: 1\n  n_cycles: 2\n", "duplicate key 'n_cycles' at line 3"),
+    ("flow.yaml", "{a: 1, b: 2, a: 3}\n", "duplicate key 'a'"),
+    ("numbers.yaml", "1: x\n1: y\n", "duplicate key 1"),
+    ("top.json", '{"name": "a", "name": "b"}', "duplicate key 'name'"),
+])
+def test_a_repeated_key_is_refused_with_the_key_named(tmp_path: Path, name: str, text: str,
+                                                       fragment: str) -> None:
+    path = tmp_path / name
+    path.write_text(text, "utf-8")
+    with pytest.raises(InvalidInputError) as caught:
+        read_structured_file(path)
+    assert caught.value.field == str(path)
+    assert fragment in caught.value.problem
+
+
+def test_a_merged_key_may_be_overridden(tmp_path: Path) -> None:
+    path = tmp_path / "merge.yaml"
+    path.write_text("base: &b {x: 1, y: 2}\nother:\n  <<: *b\n  x: 3\n", "utf-8")
+    assert read_structured_file(path)["other"] == {"x": 3, "y": 2}
+
+
+@pytest.mark.parametrize(("name", "text"), [
+    ("deep.yaml", "a: " + "[" * 20_000 + "]" * 20_000),
+    ("deep.json", '{"a": ' + "[" * 20_000 + "]" * 20_000 + "}"),
+    ("deep-but-parsable.yaml", "a: " + "[" * 80 + "]" * 80),
+    ("self.yaml", "&a [*a]"),
+])
+def test_nesting_past_the_limit_is_refused(tmp_path: Path, name: str, text: str) -> None:
+    path = tmp_path / name
+    path.write_text(text, "utf-8")
+    with pytest.raises(InvalidInputError) as caught:
+        read_structured_file(path)
+    assert caught.value.field == str(path)
+    assert f"deeper than {MAX_NESTING_DEPTH} levels" in caught.value.problem
+
+
+def test_nesting_at_the_limit_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "limit.yaml"
+    path.write_text("[" * MAX_NESTING_DEPTH + "]" * MAX_NESTING_DEPTH, "utf-8")
+    data = read_structured_file(path)
+    for _ in range(MAX_NESTING_DEPTH - 1):
+        data = data[0]
+    assert data == []
+
+
+def test_an_alias_bomb_is_refused_in_bounded_time(tmp_path: Path) -> None:
+    lines = ["l0: &l0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]" for i in range(1, 9)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(lines), "utf-8")
+    with pytest.raises(InvalidInputError, match=f"more than {MAX_VALUES:,} values"):
+        read_structured_file(path)
+
+
+def test_a_file_over_the_size_limit_is_refused_before_it_is_parsed(tmp_path: Path) -> None:
+    path = tmp_path / "big.yaml"
+    path.write_bytes(b"# " + b"x" * MAX_STRUCTURED_FILE_BYTES + b"\nname: a\n")
+    with pytest.raises(InvalidInputError) as caught:
+        read_structured_file(path)
+    assert caught.value.field == str(path)
+    assert f"at most {MAX_STRUCTURED_FILE_BYTES // 2**20} MiB" in caught.value.problem
+
+
+def test_a_folder_is_called_a_folder(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="is a folder; give a YAML or JSON file"):
+        read_structured_file(tmp_path)
+
+
+@pytest.mark.parametrize(("dotted", "value"), [
+    ("description", "x" * (MAX_DESCRIPTION_CHARS + 1)),
+    ("design_space.variables.0.description", "x" * (MAX_DESCRIPTION_CHARS + 1)),
+    ("protocol.steps.0", "Charge at 1C until 4.2 V" + " " * MAX_NAME_CHARS),
+])
+def test_free_text_over_its_limit_is_refused_with_the_field_named(dotted: str, value: str) -> None:
+    import yaml
+
+    data = yaml.safe_load(CAMPAIGN_YAML)
+    *parents, last = dotted.split(".")
+    node = data
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+    with pytest.raises(InvalidInputError) as caught:
+        parse_model(CampaignSpec, data)
+    assert caught.value.field == dotted
+    assert "at most" in caught.value.problem
+
+
+def test_free_text_at_its_limit_is_kept() -> None:
+    import yaml
+
+    data = {**yaml.safe_load(CAMPAIGN_YAML), "description": "x" * MAX_DESCRIPTION_CHARS}
+    assert len(parse_model(CampaignSpec, data).description) == MAX_DESCRIPTION_CHARS

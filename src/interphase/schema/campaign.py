@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from interphase.schema.design_space import DesignSpace
 from interphase.schema.errors import InvalidInputError
+from interphase.schema.limits import Description
 from interphase.schema.protocol import Protocol
 from interphase.schema.target import TargetSpec
 
@@ -27,7 +28,7 @@ class CampaignSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
-    description: str = ""
+    description: Description = ""
     design_space: DesignSpace
     protocol: Protocol
     target: TargetSpec | None = None

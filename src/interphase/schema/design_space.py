@@ -11,6 +11,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from interphase.schema.errors import InvalidInputError
+from interphase.schema.limits import MAX_VARIABLES, Label
 from interphase.schema.variables import (
     CategoricalVariable,
     ContinuousVariable,
@@ -33,7 +34,7 @@ class Design(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     values: dict[str, DesignValue]
-    label: str | None = None
+    label: Label | None = None
 
     def content_hash(self) -> str:
         """SHA-256 of the canonical JSON of the values (not the label)."""
@@ -58,7 +59,7 @@ class DesignSpace(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    variables: tuple[Variable, ...] = Field(min_length=1)
+    variables: tuple[Variable, ...] = Field(min_length=1, max_length=MAX_VARIABLES)
 
     @model_validator(mode="after")
     def _unique_names(self) -> DesignSpace:

@@ -8,6 +8,7 @@ import os
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from interphase.schema.errors import InvalidInputError
+from interphase.schema.limits import MAX_STEPS, ShortText
 
 
 def _check_step(step: str, index: int) -> str:
@@ -103,7 +104,7 @@ class Protocol(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    steps: tuple[str, ...] = Field(min_length=1)
+    steps: tuple[ShortText, ...] = Field(min_length=1, max_length=MAX_STEPS)
     n_cycles: int = Field(ge=1, le=100_000)
     ambient_temperature_k: float = Field(gt=150.0, lt=500.0, allow_inf_nan=False)
     stop: StopRule | None = None

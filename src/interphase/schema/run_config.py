@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from interphase.schema.campaign import CampaignSpec
 from interphase.schema.design_space import DesignSpace
 from interphase.schema.errors import InvalidInputError
+from interphase.schema.limits import Description
 from interphase.schema.protocol import Protocol
 from interphase.schema.records import SourceSpec
 from interphase.schema.target import TargetSpec
@@ -156,7 +157,7 @@ class RunConfig(_ConfigBlock):
     """
 
     name: str = Field(min_length=1, max_length=100, pattern=NAME_PATTERN)
-    description: str = ""
+    description: Description = ""
     world: str | None = Field(default=None, min_length=1, max_length=1000)
     design_space: DesignSpace | None = None
     protocol: Protocol | None = None

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from interphase.schema.errors import InvalidInputError
+from interphase.schema.limits import MAX_CHOICES, Description, ShortText
 from interphase.schema.units import from_si, quantity_to_si, si_unit_of, to_si
 
 _NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-\. \[\]/]*$"
@@ -31,7 +32,7 @@ class _VariableBase(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1, max_length=120, pattern=_NAME_PATTERN)
-    description: str = ""
+    description: Description = ""
 
 
 class ContinuousVariable(_VariableBase):
@@ -188,7 +189,7 @@ class CategoricalVariable(_VariableBase):
     """A choice among named levels (an additive, a formation protocol)."""
 
     kind: Literal["categorical"] = "categorical"
-    choices: tuple[str, ...] = Field(min_length=2)
+    choices: tuple[ShortText, ...] = Field(min_length=2, max_length=MAX_CHOICES)
 
     @model_validator(mode="after")
     def _check_choices(self) -> CategoricalVariable:
