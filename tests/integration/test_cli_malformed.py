@@ -176,7 +176,7 @@ CASES: dict[str, Case] = {
                                        expected="no campaign named 'nope'"),
     # ---- other commands
     "db-unreachable": Case(("--db", "{dir}/no/such/folder/cells.db", "db", "init"),
-                           "no/such/folder/cells.db: unable to open database file"),
+                           "--db: folder {dir}/no/such/folder does not exist"),
     "db-unsupported-backend": Case(("--db", "mysql://user@host/cells", "db", "info"),
                                    "database: unsupported back end 'mysql'"),
     "export-bad-format": Case(("export", "--format", "xlsx"), "'xlsx' is not one of"),
@@ -216,6 +216,7 @@ def test_malformed_input_is_one_line_exit_2_and_writes_nothing(
         target.write_bytes(content) if isinstance(content, bytes) else target.write_text(content)
     argv = [part.format(dir=tmp_path, arbin=ARBIN) for part in case.argv]
     before = Store(str(db)).counts()
+    files_before = _files(tmp_path)
 
     result = CliRunner().invoke(app, ["--db", str(db), *argv], env={"COLUMNS": "100"})
 
@@ -223,6 +224,13 @@ def test_malformed_input_is_one_line_exit_2_and_writes_nothing(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ")
-    assert case.expected in lines[0]
+    assert case.expected.format(dir=tmp_path) in lines[0]
     assert "Traceback" not in result.output
+    assert _files(tmp_path) == files_before, "a malformed input left a file behind"
     assert Store(str(db)).counts() == before
+
+
+def _files(folder: Path) -> set[str]:
+    """Every path under ``folder`` but the store's own SQLite side files."""
+    return {str(p.relative_to(folder)) for p in folder.rglob("*")
+            if not p.name.endswith(("-wal", "-shm", "-journal"))}

@@ -14,7 +14,7 @@ app = typer.Typer(help="Create, inspect and migrate the database.", no_args_is_h
 @app.command("init")
 def init(ctx: typer.Context) -> None:
     """Create the database schema, or upgrade it to the newest revision."""
-    with open_store(ctx, initialised=False) as store:
+    with open_store(ctx, initialised=False, create=True) as store:
         revision = store.init()
         print_line(f"initialised {store.display_url()} at schema revision {revision}",
                    style="green")

@@ -26,7 +26,7 @@ def demo_command(ctx: typer.Context) -> None:
     """
     started = time.perf_counter()
     folder = files("interphase").joinpath("data/cyclers")
-    with open_store(ctx, initialised=False) as store, ExitStack() as stack:
+    with open_store(ctx, initialised=False, create=True) as store, ExitStack() as stack:
         revision = store.init()
         print_line(f"store: {store.display_url()} (schema {revision})")
         paths = [stack.enter_context(as_file(folder.joinpath(name))) for name in EXAMPLE_FILES]

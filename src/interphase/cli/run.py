@@ -61,7 +61,7 @@ def run_command(
     plan = resolve(run_config, base_dir)  # every check before the store is touched
     from interphase.agent.engine import run_campaign
 
-    with open_store(ctx, initialised=False) as store:  # a run creates the store it needs
+    with open_store(ctx, initialised=False, create=True) as store:  # a run creates the store it needs
         outcome = run_campaign(store, plan, live=live)
         paths = _write_report(store, plan.spec.name, report)
     _print_outcome(outcome, paths)

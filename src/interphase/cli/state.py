@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import typer
+from sqlalchemy.exc import DatabaseError
 
-from interphase.schema import NotFoundError, StoreUnavailableError
+from interphase.schema import InvalidInputError, NotFoundError, StoreUnavailableError
 from interphase.store import Store
+from interphase.store.location import sqlite_path_problem, write_problem
 
 
 @dataclass
@@ -33,41 +35,79 @@ def cli_state(ctx: typer.Context) -> CliState:
 
 
 @contextmanager
-def open_store(ctx: typer.Context, *, initialised: bool = True) -> Iterator[Store]:
+def open_store(ctx: typer.Context, *, initialised: bool = True, create: bool = False) -> Iterator[Store]:
     """Open the store the global ``--db`` option names, and close it afterwards.
 
     Args:
         ctx: The command's context.
-        initialised: Require a database at the current schema revision. A SQLite file
-            that does not exist is reported instead of being created empty.
+        initialised: Require a database at the current schema revision.
+        create: The command may create a missing SQLite file (``db init``, ``run``). Every
+            other command reports a missing file instead of leaving an empty one behind.
 
     Yields:
         The store.
 
     Raises:
-        NotFoundError: If ``initialised`` and the database is missing or not initialised.
-        StoreUnavailableError: If the database cannot be reached; the message names it.
+        NotFoundError: If the SQLite file is missing and may not be created, or if
+            ``initialised`` and the database has no current schema.
+        InvalidInputError: ``field="--db"``, for a path that can never work: a folder, a
+            missing folder, a read-only file system, no permission, a file that is not a
+            database. None of these is worth a retry.
+        StoreUnavailableError: If the database cannot be reached for a reason a retry may
+            cure (a lock held too long, a server down); the message names it.
 
     """
     store = Store(cli_state(ctx).db)
     try:
+        _check_sqlite_path(store, create=create)
         if initialised:
-            _require_sqlite_file(store)
             store.require_initialised()
         yield store
     except StoreUnavailableError as exc:
+        cause = _lasting_cause(store)
+        if cause is not None:
+            raise InvalidInputError("--db", cause) from exc
         raise StoreUnavailableError(f"database {store.display_url()}: {exc}") from exc
+    except DatabaseError as exc:
+        message = str(exc.orig if exc.orig is not None else exc).splitlines()[0]
+        if not any(sign in message for sign in _DAMAGED):
+            raise
+        raise InvalidInputError("--db", f"{store.display_url()}: {message}; the file is damaged "
+                                        "or is not an interphase database") from exc
     finally:
         store.close()
 
 
-def _require_sqlite_file(store: Store) -> None:
-    """Refuse to create an empty SQLite file as a side effect of a read or an import."""
+_DAMAGED = ("file is not a database", "database disk image is malformed")
+
+
+def _sqlite_file(store: Store) -> Path | None:
+    """The SQLite database file of ``store``; None for PostgreSQL or an in-memory database."""
     if store.backend != "sqlite":
-        return
+        return None
     database = store.engine.url.database or ""
     if database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def _check_sqlite_path(store: Store, *, create: bool) -> None:
+    """Refuse a path that cannot work, and a missing file unless the command creates one."""
+    path = _sqlite_file(store)
+    if path is None:
         return
-    if not Path(database).exists():
+    problem = sqlite_path_problem(path, create=create)
+    if problem is not None:
+        raise InvalidInputError("--db", problem)
+    if not create and not path.exists():
         raise NotFoundError(
-            f"database {store.display_url()} does not exist; run 'interphase db init'")
+            f"database {store.display_url()} does not exist; check the path, or create it with "
+            "'interphase db init'")
+
+
+def _lasting_cause(store: Store) -> str | None:
+    """Why the SQLite file cannot be used at all (read-only, permission), if that is the cause."""
+    path = _sqlite_file(store)
+    if path is None:
+        return None
+    return sqlite_path_problem(path, create=False) or write_problem(path.parent)
