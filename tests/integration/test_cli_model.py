@@ -288,6 +288,8 @@ def test_sample_draws_valid_designs_that_design_add_accepts(fitted: Fitted, runs
     (("predict", "--source", "lab-cell", "--design", "Happiness=3"), "--design Happiness: unknown variable"),
     (("predict", "--source", "lab-cell", "--world", "electrolyte-conductivity"),
      "world 'electrolyte-conductivity' has another design space than model"),
+    (("predict", "--source", "lab-cell", "--at", "25degC"),
+     "--at: model {sha} predicts no condition-indexed observable, only per-cycle ones (Discharge"),
     (("evaluate", "--sizes", "0,1"), "--sizes: each fraction must be in (0, 1]"),
     (("fit", "--holdout", "1"), "--holdout: must be in [0, 1)"),
     (("fit", "--sources", "lab-cell,"), "--sources: expected comma-separated names"),
@@ -298,6 +300,7 @@ def test_bad_model_input_is_exit_2_with_one_line(fitted: Fitted, args: tuple[str
     result = cli(fitted.db, "model", *args)
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
+    expected = expected.format(sha=fitted.sha[:12])
     assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], result.stderr
     assert "Traceback" not in result.output
     assert counts(fitted.db) == before

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import numpy as np
 import typer
 
+from interphase.cli.model_conditions import conditions_for, parse_conditions, print_condition_table
 from interphase.cli.output import (
     fmt_number,
     fmt_values,
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from torch import Tensor
 
     from interphase.models.dataset import TrajectoryDataset
-    from interphase.models.ensemble import EnsembleConfig
+    from interphase.models.ensemble import EnsembleConfig, Prediction
     from interphase.models.surrogate import Surrogate
     from interphase.store import Store, StoredArtifact
 
@@ -398,6 +399,12 @@ def predict_command(
     cycles: Annotated[int | None, typer.Option(
         "--cycles", min=1, show_default=False,
         help="Cycles to predict (default: the horizon the model was fitted on).")] = None,
+    at: Annotated[list[str] | None, typer.Option(
+        "--at", show_default=False,
+        help="A condition for the condition-indexed observables (conductivity by temperature): a "
+        "temperature such as 25degC or 298.15K (a bare number is in K); repeatable. It must lie "
+        "within the conditions the source measures and the model was fitted on. Default: the "
+        "model's conditions within the source's range.")] = None,
     model: ModelOption = None,
     world: Annotated[str | None, typer.Option(
         "--world", "-w", show_default=False, help=f"{WORLD_HELP} Default: the model's world.")] = None,
@@ -405,31 +412,54 @@ def predict_command(
                                          help="Latent paths per member.")] = 32,
     threads: ThreadsOption = 1,
 ) -> None:
-    """Predict one design's trajectories under a source: mean, both stds, 90 % interval, failure risk."""
+    """Predict one design under a source, per cycle and by condition: mean, stds, 5-95 %, failure risk."""
     given = parse_design_args(design or [])
+    asked = parse_conditions(at) if at else None
     _set_threads(threads)
-    from interphase.models.evaluation import interval
-
     with open_store(ctx) as store:
         artifact, surrogate = _load(store, model)
-    surrogate.source_index(source)  # names the model's sources if it does not know this one
+    name = artifact.sha256[:12]
+    try:
+        surrogate.source_index(source)
+    except InvalidInputError as exc:
+        raise InvalidInputError("--source", exc.problem) from None
+    if cycles is not None and not surrogate.observables:
+        raise InvalidInputError("--cycles", f"model {name} predicts no per-cycle observable, only "
+                                f"{', '.join(surrogate.cond_observables)} by condition; use --at instead")
     world_name = _world_name(world, artifact)
     space_world = _world_for(world_name, artifact, surrogate)
     world_source = resolve_source(source, world_name)
     chosen, filled = complete_design(world_source, given)
+    conditions = conditions_for(surrogate, world_source, asked, name)
+    if not surrogate.observables and conditions is None:
+        raise InvalidInputError("--source", f"{source} measures nothing by temperature, and model {name} "
+                                f"predicts only {', '.join(surrogate.cond_observables)} by temperature")
     horizon = cycles or surrogate.horizon
     protocol = world_source.default_protocol or space_world.protocol
     protocol = protocol.model_copy(update={"n_cycles": horizon})
     with stderr_console().status("predicting"):
-        prediction = surrogate.predict([chosen], source=source, protocol=protocol, horizon=horizon,
-                                       n_samples=samples)
+        prediction = (surrogate.predict([chosen], source=source, protocol=protocol, horizon=horizon,
+                                        n_samples=samples) if surrogate.observables else None)
+        by_condition = (surrogate.predict_conditions([chosen], source=source, conditions=conditions,
+                                                     n_samples=samples) if conditions else None)
         failure, spread = surrogate.feasibility([chosen], source=source, protocol=protocol)
     if filled:
         print_line(f"at the centre of the space: {', '.join(filled)}", style="dim")
     print_line(f"design: {fmt_values(chosen.values)}", style="dim")
+    if prediction is not None:
+        _print_cycle_table(prediction, surrogate, f"{source} over {horizon} cycles, model {name}", horizon)
+    if by_condition is not None and conditions:
+        print_condition_table(by_condition, surrogate, conditions, f"{source} by condition, model {name}")
+    print_line(f"probability of failure: {float(failure[0]):.3f} "
+               f"(spread between members {float(spread[0]):.3f})")
+
+
+def _print_cycle_table(prediction: Prediction, surrogate: Surrogate, title: str, horizon: int) -> None:
+    """The per-cycle observables at a few cycles (first, 10 %, 25 %, 50 %, last) of one design."""
+    from interphase.models.evaluation import interval
+
     lo, hi = interval(prediction.quantiles, prediction.levels, 0.05, 0.95)
-    table = new_table(f"{source} over {horizon} cycles, model {artifact.sha256[:12]}", "cycle", "observable",
-                      "mean", "aleatoric std", "epistemic std", "5 %", "95 %",
+    table = new_table(title, "cycle", "observable", "mean", "aleatoric std", "epistemic std", "5 %", "95 %",
                       numeric=("cycle", "mean", "aleatoric std", "epistemic std", "5 %", "95 %"),
                       unbroken=("observable",))
     shown = sorted({max(1, math.ceil(f * horizon)) for f in CYCLE_FRACTIONS})
@@ -440,8 +470,6 @@ def predict_command(
             table.add_row(str(cycle), name, *(fmt_number(float(v[0, t, o])) for v in values),
                           end_section=o == len(surrogate.observables) - 1)
     stdout_console().print(table)
-    print_line(f"probability of failure: {float(failure[0]):.3f} "
-               f"(spread between members {float(spread[0]):.3f})")
 
 
 # ----------------------------------------------------------------------------- sample

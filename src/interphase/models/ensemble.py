@@ -313,23 +313,43 @@ def _summarise(means: Tensor, variances: Tensor, factor: Tensor, levels: Sequenc
     inner, outer = factor[..., 0], factor[..., 1]
     member_mean = means.mean(dim=1)  # K x B x N x O
     paths = means.shape[1]
-    path_variance = means.var(dim=1, unbiased=paths > 1)  # K x B x N x O, process noise within a member
-    member_aleatoric = variances.mean(dim=1) + path_variance
+    # Variances are written out (_spread): Tensor.var warns "degrees of freedom <= 0" on any empty
+    # input, which a model without per-cycle (or without condition-indexed) observables gives.
+    path_variance = _spread(means, member_mean, dim=1, ddof=1 if paths > 1 else 0)
+    member_aleatoric = variances.mean(dim=1) + path_variance  # process noise within a member
     mean = member_mean.mean(dim=0)
     aleatoric = member_aleatoric.mean(dim=0) * outer
     # The spread of the members' path averages holds their Monte Carlo error, E_k[var_s] / S, besides
     # the members' disagreement; left in, it grows with the learnt process noise rather than shrinking
     # with the data. Subtract it (the unbiased estimate of the variance of the members' true means).
-    disagreement = member_mean.var(dim=0, unbiased=False) - path_variance.mean(dim=0) / paths
+    disagreement = _spread(member_mean, mean, dim=0, ddof=0) - path_variance.mean(dim=0) / paths
     epistemic = disagreement.clamp_min(0.0) * outer
     deviations = _deviations(means, variances, mean, seed)
     level_tensor = torch.tensor(list(levels), dtype=deviations.dtype)
-    raw = torch.quantile(deviations, level_tensor, dim=0)  # L x B x N x O
+    if deviations.numel():
+        raw = torch.quantile(deviations, level_tensor, dim=0)  # L x B x N x O
+    else:  # nothing to predict (no observable or no step): torch.quantile refuses empty input
+        raw = deviations.new_zeros((len(level_tensor), *deviations.shape[1:]))
     central = ((level_tensor - 0.5).abs() <= 0.25 + 1e-9).view(-1, 1, 1, 1)
     scaled = torch.where(central, raw * inner.sqrt(), raw * outer.sqrt())
     quantiles = mean + scaled.sort(dim=0).values
     return Prediction(mean=mean, aleatoric_std=aleatoric.sqrt(), epistemic_std=epistemic.sqrt(),
                       quantiles=quantiles, levels=level_tensor)
+
+
+def _spread(values: Tensor, center: Tensor, *, dim: int, ddof: int) -> Tensor:
+    """The variance along ``dim``: squared deviations from ``center``, summed, over ``n - ddof``.
+
+    Args:
+        values: Any shape; ``n = values.shape[dim]``, with ``n - ddof >= 1``.
+        center: ``values``' mean along ``dim``, that dimension dropped.
+        dim: The dimension reduced.
+        ddof: 1 for the unbiased estimate, 0 for the population variance.
+
+    Returns:
+        ``values``' shape without ``dim``; empty for empty ``values``, without a warning.
+    """
+    return (values - center.unsqueeze(dim)).square().sum(dim=dim) / (values.shape[dim] - ddof)
 
 
 def _rows(table: Tensor | None, source: Tensor, width: int) -> Tensor:

@@ -16,11 +16,12 @@ import torch
 from torch import Tensor
 
 from interphase.models.batch import TrajectoryBatch
-from interphase.models.dataset import TrajectoryDataset
+from interphase.models.dataset import CONDITION, TrajectoryDataset
 from interphase.models.ensemble import DeepEnsemble, EnsembleConfig, Prediction, from_bytes, to_bytes
 from interphase.models.features import DesignFeatures
 from interphase.models.training import ProgressCallback
 from interphase.schema import Design, DesignSpace, InvalidInputError, Observation, Protocol
+from interphase.sources.base import ConditionRange
 from interphase.store import Store
 
 ARTIFACT_KIND = "model"
@@ -209,6 +210,19 @@ class Surrogate:
         batch.cycles[:] = seen
         return batch, seen
 
+    @property
+    def condition_range(self) -> ConditionRange | None:
+        """The conditions (K) the model was fitted on; None without condition-indexed observables."""
+        if not self.cond_observables or not self.conditions:
+            return None
+        return ConditionRange(unit=CONDITION, values=tuple(sorted(self.conditions)))
+
+    def _require_cycle_observables(self) -> None:
+        if not self.observables:
+            held = ", ".join(self.cond_observables) or "nothing"
+            raise InvalidInputError("observables", f"the model predicts no per-cycle observable, only "
+                                    f"condition-indexed ones ({held}); predict those by condition")
+
     def source_index(self, source: str) -> int:
         """The source's position in the vocabulary."""
         known = [s for s in self.source_names if s != NO_SOURCE]
@@ -223,7 +237,11 @@ class Surrogate:
 
         Returns:
             Shapes ``B x T x O`` (``T = horizon``), quantiles ``L x B x T x O``.
+
+        Raises:
+            InvalidInputError: For an unknown source, or a model without per-cycle observables.
         """
+        self._require_cycle_observables()
         batch = self.batch_for(designs, source, protocol, horizon)
         return self.ensemble.predict(batch, batch.u.shape[1], n_samples=n_samples, seed=seed)
 
@@ -252,8 +270,9 @@ class Surrogate:
 
         Raises:
             InvalidInputError: On an empty or non-positive cycle list, an unknown source or
-                observable.
+                observable, or a model without per-cycle observables.
         """
+        self._require_cycle_observables()
         columns = None if observables is None else [self.observable_index(name) for name in observables]
         wanted = [int(c) for c in cycles]
         if not wanted or min(wanted) < 1:
@@ -277,17 +296,35 @@ class Surrogate:
                            seed: int = 0) -> Prediction:
         """Condition-indexed observables of new designs under ``source`` (e.g. conductivity by temperature).
 
+        The model only interpolates: a condition outside the range it was fitted on
+        (:attr:`condition_range`) is refused, not extrapolated.
+
         Args:
             designs: ``B`` designs.
             source: A source the model knows.
-            conditions: ``C`` condition values (the training grid by default).
+            conditions: ``C`` condition values in K (the training grid by default).
             n_samples: Draws per member.
             seed: Seeds the draws.
 
         Returns:
             Arrays ``B x C x Oc`` (quantiles ``L x B x C x Oc``), columns :attr:`cond_observables`.
+
+        Raises:
+            InvalidInputError: For a model without condition-indexed observables, no
+                conditions, a condition outside the fitted range, or an unknown source.
         """
-        grid = torch.tensor(list(self.conditions if conditions is None else conditions), dtype=torch.float32)
+        fitted = self.condition_range
+        if fitted is None:
+            raise InvalidInputError("conditions", "the model predicts no condition-indexed observable; "
+                                    f"it predicts {', '.join(self.observables) or 'nothing'} per cycle")
+        wanted = [float(c) for c in (fitted.values if conditions is None else conditions)]
+        if not wanted:
+            raise InvalidInputError("conditions", f"give at least one condition in {fitted.describe()}")
+        outside = [c for c in wanted if not fitted.contains(c)]
+        if outside:
+            raise InvalidInputError("conditions", f"{outside[0]:g} {fitted.unit} is outside the conditions "
+                                    f"the model was fitted on, {fitted.describe()}; it does not extrapolate")
+        grid = torch.tensor(wanted, dtype=torch.float32)
         batch = self.batch_for(designs, source, None, horizon=1)
         return self.ensemble.predict_conditions(batch, grid, n_samples=n_samples, seed=seed)
 

@@ -8,9 +8,11 @@ buggy source lets escape into a failed result.
 
 from __future__ import annotations
 
+import math
 import time
 import traceback
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any
 
 from interphase.schema import (
@@ -30,6 +32,42 @@ from interphase.schema import (
 
 class SourceError(InterphaseError):
     """A source could not be built or configured (not a failed run)."""
+
+
+@dataclass(frozen=True)
+class ConditionRange:
+    """The condition values a source reports its condition-indexed observables at.
+
+    Attributes:
+        unit: The observation index unit of the values, e.g. ``"K"`` for temperatures.
+        values: The values it measures at, ascending (at least one).
+    """
+
+    unit: str
+    values: tuple[float, ...]
+
+    @property
+    def lower(self) -> float:
+        """The smallest value, in :attr:`unit`."""
+        return self.values[0]
+
+    @property
+    def upper(self) -> float:
+        """The largest value, in :attr:`unit`."""
+        return self.values[-1]
+
+    def contains(self, value: float) -> bool:
+        """Whether ``value`` (in :attr:`unit`) lies within ``[lower, upper]``.
+
+        Stored condition values are rounded to 6 decimals, so a unit conversion's last bits
+        (``25 degC`` is 298.15000000000003 K) still count as inside.
+        """
+        tolerance = 1e-6 * max(1.0, abs(self.lower), abs(self.upper))
+        return math.isfinite(value) and self.lower - tolerance <= value <= self.upper + tolerance
+
+    def describe(self) -> str:
+        """``"243.15 to 333.15 K"``: the range for messages."""
+        return f"{self.lower:g} to {self.upper:g} {self.unit}".rstrip()
 
 
 class Source(ABC):
@@ -52,6 +90,16 @@ class Source(ABC):
     def name(self) -> str:
         """The registry name, e.g. ``"pybamm-spm"``."""
         return self.spec.name
+
+    def condition_range(self) -> ConditionRange | None:
+        """The conditions (e.g. temperatures) this source measures its condition-indexed observables at.
+
+        A model's predictions of this source are only backed by data within this range.
+
+        Returns:
+            The range, or None for a source that reports per cycle only (the default).
+        """
+        return None
 
     @abstractmethod
     def estimate_cost(self, design: Design, protocol: Protocol) -> Cost:

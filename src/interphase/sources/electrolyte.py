@@ -39,7 +39,7 @@ from interphase.schema import (
     Technique,
     parse_model,
 )
-from interphase.sources.base import Source
+from interphase.sources.base import ConditionRange, Source
 from interphase.sources.tabulated import TabulatedSource
 from interphase.sources.world import World, load_world
 
@@ -180,6 +180,10 @@ class EmpiricalConductivitySource(Source):
         if isinstance(value, pybamm.Symbol):
             value = value.evaluate()
         return float(np.asarray(value, dtype=float).reshape(-1)[0])
+
+    def condition_range(self) -> ConditionRange:
+        """The declared temperatures (K), the only ones it reports at."""
+        return ConditionRange(unit="K", values=tuple(sorted(self.config.temperatures_k)))
 
     def estimate_cost(self, design: Design, protocol: Protocol) -> Cost:
         """The configured CPU seconds of one request."""

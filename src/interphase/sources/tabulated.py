@@ -41,7 +41,7 @@ from interphase.schema import (
     load_model_file,
     parse_model,
 )
-from interphase.sources.base import Source, design_hash
+from interphase.sources.base import ConditionRange, Source, design_hash
 from interphase.sources.registry import register_source
 from interphase.sources.tabulated_config import TabulatedConfig
 from interphase.sources.tabulated_mesh import LinearMesh, Support
@@ -156,6 +156,11 @@ class TabulatedSource(Source):
         if config.name != name:
             raise InvalidInputError(f"{world.name}.sources.{name}.name", f"must be {name!r} or left out")
         return cls.from_config(config, base_dir, world.protocol)
+
+    def condition_range(self) -> ConditionRange | None:
+        """The table's condition values; None when they are cycles (then it reports per cycle)."""
+        unit = self.config.condition.index_unit
+        return None if unit == "cycle" else ConditionRange(unit=unit, values=self.table.conditions)
 
     def estimate_cost(self, design: Design, protocol: Protocol) -> Cost:
         """The configured cost of one request, whatever the design and protocol."""
