@@ -56,7 +56,7 @@ WORLD_HELP = "A built-in world name or a world YAML path; its design space is th
 THREADS_HELP = "torch threads (the default 1 leaves cores to the sources and other jobs)."
 
 ModelOption = Annotated[str | None, typer.Option("--model", "-m", help=MODEL_HELP, show_default=False)]
-ThreadsOption = Annotated[int, typer.Option("--threads", min=1, help=THREADS_HELP)]
+ThreadsOption = Annotated[int, typer.Option("--threads", min=1, max=256, help=THREADS_HELP)]
 
 
 # ----------------------------------------------------------------------------- fit
@@ -77,12 +77,13 @@ def fit_command(
         "--members", min=1, max=100, show_default=False,
         help="Ensemble members K (default 5; with --warm, the model's).")] = None,
     epochs: Annotated[int | None, typer.Option(
-        "--epochs", min=1, show_default=False,
+        "--epochs", min=1, max=100_000, show_default=False,
         help="Training epochs (default 150; with --warm, the warm epochs, default the model's).")] = None,
     holdout: Annotated[float, typer.Option(
         "--holdout", help="Share of the designs held out of training, for calibration and "
         "'model evaluate'; 0 for none.")] = 0.2,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the split and the members.")] = 0,
+    seed: Annotated[int, typer.Option(
+        "--seed", min=0, max=2**32 - 1, help="Seed of the split and the members.")] = 0,
     warm: Annotated[bool, typer.Option(
         "--warm", help="Warm-start the newest model on the current data (its sources and observables).",
     )] = False,
@@ -230,7 +231,7 @@ def evaluate_command(
     size_members: Annotated[int, typer.Option(
         "--size-members", min=1, max=100, help="Members of each ensemble of that curve.")] = 2,
     size_epochs: Annotated[int | None, typer.Option(
-        "--size-epochs", min=1, show_default=False,
+        "--size-epochs", min=1, max=100_000, show_default=False,
         help="Epochs of each ensemble of that curve (default: the model's).")] = None,
     samples: Annotated[int, typer.Option("--samples", min=1, max=1024,
                                          help="Latent paths per member and record.")] = 32,
@@ -397,7 +398,7 @@ def predict_command(
         "--design", "-d", help="name=value, SI number or quantity such as 25degC; repeatable. "
         "Variables not given sit at the centre of the design space.")] = None,
     cycles: Annotated[int | None, typer.Option(
-        "--cycles", min=1, show_default=False,
+        "--cycles", min=1, max=100_000, show_default=False,
         help="Cycles to predict (default: the horizon the model was fitted on).")] = None,
     at: Annotated[list[str] | None, typer.Option(
         "--at", show_default=False,
@@ -479,7 +480,7 @@ def _print_cycle_table(prediction: Prediction, surrogate: Surrogate, title: str,
 def sample_command(
     ctx: typer.Context,
     n: Annotated[int, typer.Option("--n", "-n", min=1, max=100_000, help="Designs to draw.")] = 10,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the draw.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1, help="Seed of the draw.")] = 0,
     model: ModelOption = None,
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", show_default=False,
