@@ -5,9 +5,8 @@
 
 from __future__ import annotations
 
-from support.malformed import Case
-
 from interphase.schema.limits import MAX_DESCRIPTION_CHARS, MAX_NESTING_DEPTH
+from support.malformed import Case
 
 _CAMPAIGN = """\
 name: {name}
@@ -63,4 +62,11 @@ CASES: dict[str, Case] = {
                                   "stroe.db does not exist; check the path"),
     "db-migrate-mistyped-path": Case(("--db", "{dir}/stroe.db", "db", "migrate"),
                                      "stroe.db does not exist; check the path"),
+    "model-fit-epochs-unbounded": Case(("model", "fit", "--epochs", "999999999999"),
+                                       "Invalid value for '--epochs'"),
+    "model-predict-cycles-unbounded": Case(
+        ("model", "predict", "--source", "lab-cell", "--cycles", "999999999"),
+        "Invalid value for '--cycles'"),
+    "model-sample-seed-unbounded": Case(("model", "sample", "--seed", str(2**64)),
+                                        "Invalid value for '--seed'"),
 }
