@@ -134,3 +134,64 @@ def test_a_world_file_of_ones_own_runs_without_code(db: Path, tmp_path: Path) ->
         assert ran.exit_code == 0, ran.output
         assert "succeeded after 3 cycles" in ran.output
     assert counts(db)["results"] == 2
+
+
+# Three measured formulations of the robot, one outside its measured hull, and the first again.
+BATCH_CSV = """label,r,c [mol/kg]
+hte-00,1.0,0.615
+hte-01,0.871,1.543
+corner,0.087,2.118
+hte-00,1.0,0.615
+"""
+
+
+def stored_results(db: Path) -> list:
+    store = Store(str(db))
+    try:
+        return [stored.result for stored in store.list_results()]
+    finally:
+        store.close()
+
+
+def test_source_run_designs_runs_a_file_on_workers_and_is_idempotent(db: Path, tmp_path: Path) -> None:
+    designs = tmp_path / "formulations.csv"
+    designs.write_text(BATCH_CSV, encoding="utf-8")
+    ran = cli(db, "source", "run", "hte-robot", "--designs", str(designs), "--seed", "2", "--workers", "2")
+    assert ran.exit_code == 0, ran.output
+    assert "Batch formulations.csv: 4 designs" in ran.output
+    assert "row 3 (corner): record" in ran.output and "outside the convex hull" in ran.output
+    results = stored_results(db)
+    assert sorted((r.design.label, r.status.value) for r in results) == [
+        ("corner", "failed"), ("hte-00", "succeeded"), ("hte-01", "succeeded")]
+    measured = next(r for r in results if r.design.label == "hte-01")
+    assert measured.design.values == {"r": 0.871, "c [mol/kg]": 1.543}
+    assert len(measured.observations) == 10  # the ten temperatures of the table
+    after = counts(db)
+    again = cli(db, "source", "run", "hte-robot", "--designs", str(designs), "--seed", "2")
+    assert again.exit_code == 0, again.output
+    assert "already stored" in again.output and "succeeded" not in again.output
+    assert counts(db) == after
+
+
+def test_a_batch_row_and_a_single_run_of_one_design_are_one_record(db: Path, tmp_path: Path) -> None:
+    single = cli(db, "source", "run", "hte-robot", "--design", "r=0.871", "--design", "c [mol/kg]=1.543")
+    assert single.exit_code == 0, single.output
+    designs = tmp_path / "designs.yaml"
+    designs.write_text("- {r: 0.871, 'c [mol/kg]': 1.543 mol/kg}\n- {r: 1.0, 'c [mol/kg]': 615 mmol/kg}\n",
+                       encoding="utf-8")
+    batch = cli(db, "source", "run", "hte-robot", "--designs", str(designs))
+    assert batch.exit_code == 0, batch.output
+    results = stored_results(db)
+    assert len(results) == 2  # the first row was the single run's record
+    assert sorted(r.design.values["c [mol/kg]"] for r in results) == [pytest.approx(0.615), 1.543]
+
+
+def test_a_bad_batch_row_runs_and_writes_nothing(db: Path, tmp_path: Path) -> None:
+    designs = tmp_path / "designs.csv"
+    designs.write_text(BATCH_CSV + "late,0.5,7\n", encoding="utf-8")
+    before = counts(db)
+    result = cli(db, "source", "run", "hte-robot", "--designs", str(designs))
+    assert result.exit_code == 2, result.output
+    assert f"{designs} row 5, c [mol/kg]:" in result.output and "outside the allowed range" in result.output
+    assert counts(db) == before
+

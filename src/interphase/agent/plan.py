@@ -1,10 +1,11 @@
 """A run configuration resolved against its world: sources built, resources counted, target checked.
 
 :func:`resolve` is where a configuration that parses but cannot run is refused, each time
-with the field and what is allowed: a world that does not exist, a target on a variable the
-space lacks or on an observable no source measures, a bound past the horizon or bounds that
-contradict each other, a budget below the cost of one full-length test, an unknown strategy.
-Nothing is written to the store before it succeeds.
+with the field and what is allowed: a world that does not exist, a source that cannot be built
+(its table read, its units checked) or that would refuse or fail to price a design of the
+world's space, a target on a variable the space lacks or on an observable no source measures,
+a bound past the horizon or bounds that contradict each other, a budget below the cost of one
+full-length test, an unknown strategy. Nothing is written to the store before it succeeds.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import ValidationError
 
 from interphase.agent.target import TargetCheck
@@ -24,6 +26,8 @@ from interphase.schema import (
     CampaignSpec,
     CategoricalVariable,
     Cost,
+    Design,
+    DesignSpace,
     InvalidInputError,
     ObservableBound,
     TargetSpec,
@@ -96,6 +100,7 @@ def load_world_for(config: RunConfig, base_dir: Path | None = None) -> tuple[Wor
         entries = {key: getattr(config, key) for key in ("design_space", "protocol", "sources", "truth")}
         world = parse_model(World, {"name": name, "description": config.description, "target": config.target,
                                     **{key: value for key, value in entries.items() if value is not None}})
+        world = world.located(base_dir)  # relative table paths start at the configuration's folder
         world_ref = None
     override = config.resources
     if override.lab_channels is not None or override.cpu_workers is not None:
@@ -143,17 +148,38 @@ def resolve(config: RunConfig, base_dir: Path | None = None) -> RunPlan:
         "design_space": world.design_space, "protocol": world.protocol, "target": target,
         "sources": tuple(world.sources), "seed": config.seed})
     sources = _build_sources(world, inline=config.world is None)
+    _check_sources_run_every_design(world, sources, inline=config.world is None)
     strategy.check_sources(list(sources))
     measured = _check_observables(target, sources, horizon)
     highest = max(measured, key=lambda name: (sources[name].spec.fidelity, name))
-    resource_of = {name: (name if source.channels else CPU) for name, source in sources.items()}
-    capacity = {name: int(source.channels) for name, source in sources.items() if source.channels}
-    if CPU in resource_of.values():
-        capacity[CPU] = world.resources.cpu_workers
+    resource_of, capacity = source_pools(world, sources)
     _check_budget(config, sources[highest], world, target, resource_of[highest])
     check = TargetCheck(target, horizon, replicates=config.stop.replicates)
     return RunPlan(config=config, world=world, world_ref=world_ref, spec=spec, target=target, check=check,
                    sources=sources, resource_of=resource_of, capacity=capacity, highest_fidelity=highest)
+
+
+def source_pools(world: World, sources: dict[str, Source]) -> tuple[dict[str, str], dict[str, int]]:
+    """Which pool each source runs on, and how many runs each pool holds at once.
+
+    A source with ``channels`` runs on a pool of its own with that many slots (a lab
+    source that leaves ``channels`` out takes the world's ``resources.lab_channels``; a
+    post-mortem has its own default). Every source without channels (simulations, a
+    tabulated source without ``channels``) shares the CPU pool of
+    ``resources.cpu_workers`` slots.
+
+    Args:
+        world: The world (its resources).
+        sources: Source name -> the built source.
+
+    Returns:
+        Source name -> its pool (its own name, or ``"cpu"``); pool -> slots.
+    """
+    resource_of = {name: (name if source.channels else CPU) for name, source in sources.items()}
+    capacity = {name: int(source.channels) for name, source in sources.items() if source.channels}
+    if CPU in resource_of.values():
+        capacity[CPU] = world.resources.cpu_workers
+    return resource_of, capacity
 
 
 def _check_strategy(name: str, settings: dict[str, Any] | None = None) -> Any:
@@ -242,6 +268,62 @@ def _build_sources(world: World, *, inline: bool) -> dict[str, Source]:
             field = f"{prefix}sources.{name}" + (f".{location}" if location else "")
             raise InvalidInputError(field, first["msg"].removeprefix("Value error, ")) from None
     return sources
+
+
+def _check_sources_run_every_design(world: World, sources: dict[str, Source], *, inline: bool) -> None:
+    """Refuse a source that would refuse the campaign's designs, or fail to price them, only at launch.
+
+    The engine hands every source designs of the world's design space and asks their cost
+    before it runs them. A source whose own space differs (a variable missing or extra,
+    another unit, a narrower range, fewer levels), one that raises on a design it cannot
+    answer, or one whose cost estimate fails would stop the campaign after it is written,
+    and every resume the same way; here it is refused before anything is written.
+    """
+    from interphase.sources.tabulated import TabulatedSource
+
+    prefix = "" if inline else f"{world.name}."
+    space = world.design_space
+    designs = _probe_designs(space)
+    for name, source in sources.items():
+        field = f"{prefix}sources.{name}"
+        if isinstance(source, TabulatedSource) and source.config.outside_hull == "raise":
+            raise InvalidInputError(f"{field}.outside_hull", "'raise' would stop the campaign at the first "
+                                    "design outside the measured hull; a campaign needs 'fail' (a failed "
+                                    "result that costs nothing and that the agent learns from)")
+        own = source.design_space
+        if set(own.names) != set(space.names):
+            extra = sorted(set(own.names) - set(space.names))
+            missing = sorted(set(space.names) - set(own.names))
+            what = (f"takes variable(s) the world lacks: {', '.join(extra)}" if extra
+                    else f"does not take the world's variable(s) {', '.join(missing)}")
+            raise InvalidInputError(field, f"source {name!r} {what}; a source must take exactly the "
+                                    f"world's variables ({', '.join(space.names)})")
+        for design in designs:
+            try:
+                own.validate_design(design.values)
+                source.estimate_cost(design, world.protocol)
+            except InvalidInputError as exc:
+                raise InvalidInputError(field, f"source {name!r} refuses a design of the world's "
+                                        f"space ({exc}); make its settings match the world's design "
+                                        "space") from None
+            except Exception as exc:  # noqa: BLE001 - a source's own fault, reported before any write
+                raise InvalidInputError(field, f"source {name!r} cannot estimate the cost of a run "
+                                        f"({type(exc).__name__}: {exc})") from None
+
+
+def _probe_designs(space: DesignSpace) -> list[Design]:
+    """Sobol designs of the space, and each variable at its bounds (each level) with the rest central."""
+    cube = []
+    for column, variable in enumerate(space.variables):
+        if isinstance(variable, CategoricalVariable):
+            edges = [(k + 0.5) / len(variable.choices) for k in range(len(variable.choices))]
+        else:
+            edges = [0.0, 1.0]
+        for edge in edges:
+            row = [0.5] * space.dim
+            row[column] = edge
+            cube.append(row)
+    return [*space.sample_sobol(COST_SAMPLES, seed=0), *space.from_unit_cube(np.array(cube))]
 
 
 def _check_observables(target: TargetSpec, sources: dict[str, Source], horizon: int) -> list[str]:

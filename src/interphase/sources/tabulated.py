@@ -46,6 +46,7 @@ from interphase.sources.registry import register_source
 from interphase.sources.tabulated_config import TabulatedConfig
 from interphase.sources.tabulated_mesh import LinearMesh, Support
 from interphase.sources.tabulated_table import MeasuredSlice, MeasuredTable, read_table
+from interphase.sources.tabulated_world import check_columns_fit, check_world_within_table
 from interphase.sources.world import World
 
 NO_CYCLING_STEPS = ("Rest for 1 hour",)
@@ -140,22 +141,36 @@ class TabulatedSource(Source):
     def from_world(cls, world: World, name: str, base_dir: Path | None = None) -> TabulatedSource:
         """Build the source that ``world.sources[name]`` declares, with the world's protocol.
 
+        The source must answer every design of the world: each design column names a
+        numeric variable of the world in a unit of its dimension, every variable has a
+        column, and the table spans the world's bounds (see :mod:`.tabulated_world`).
+
         Args:
             world: The world.
             name: The source's name in the world; it is the source's registry name.
-            base_dir: Folder relative table paths start from (the world file's folder).
+            base_dir: Folder relative table paths start from; None: the world's
+                :attr:`~interphase.sources.world.World.folder` (the world file's folder).
 
         Raises:
-            InvalidInputError: If the world has no such source or its settings are malformed.
+            InvalidInputError: If the world has no such source, its settings are malformed,
+                its table cannot be read, or it does not fit the world's design space; the
+                field starts ``<world>.sources.<name>``.
         """
         if name not in world.sources:
             raise InvalidInputError(
                 f"{world.name}.sources", f"no source {name!r}; it has {', '.join(world.sources) or 'none'}")
-        config = parse_model(TabulatedConfig, {"name": name, **world.sources[name]},
-                             context=f"{world.name}.sources.{name}")
+        context = f"{world.name}.sources.{name}"
+        config = parse_model(TabulatedConfig, {"name": name, **world.sources[name]}, context=context)
         if config.name != name:
-            raise InvalidInputError(f"{world.name}.sources.{name}.name", f"must be {name!r} or left out")
-        return cls.from_config(config, base_dir, world.protocol)
+            raise InvalidInputError(f"{context}.name", f"must be {name!r} or left out")
+        check_columns_fit(config, world.design_space, context)
+        folder = base_dir if base_dir is not None else world.folder
+        try:
+            source = cls.from_config(config, folder, world.protocol)
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"{context}.{exc.field}", exc.problem) from None
+        check_world_within_table(world.design_space, source.design_space, world.name, source.table.file_name)
+        return source
 
     def condition_range(self) -> ConditionRange | None:
         """The table's condition values; None when they are cycles (then it reports per cycle)."""

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from interphase.schema import OBSERVABLES, InvalidInputError, Technique
+from interphase.schema.limits import Description
 from interphase.schema.units import convert, parse_unit
 
 PACKAGE_PREFIX = "package:"
@@ -44,14 +45,14 @@ class DesignColumn(_Frozen):
         column: The column header in the table.
         unit: The column's unit (pint syntax, ``""`` for a ratio); values are stored in SI.
         log_scale: Interpolate (and search) in log10 of the value; needs positive values.
-        description: One line for people.
+        description: One line for people (at most 4,000 characters).
     """
 
     name: str = Field(min_length=1, max_length=120, pattern=r"^[A-Za-z_][A-Za-z0-9_\-\. \[\]/]*$")
     column: str = Field(min_length=1, max_length=200)
     unit: str = ""
     log_scale: bool = False
-    description: str = ""
+    description: Description = ""
 
     @field_validator("unit")
     @classmethod
@@ -158,7 +159,7 @@ class TabulatedConfig(_Frozen):
         technique: How the table's data were produced.
         fidelity: Rank among the sources of a world (higher is closer to the truth).
         channels: Requests that can run at once; None for CPU-bound sources.
-        description: What the table is and where it comes from.
+        description: What the table is and where it comes from (at most 4,000 characters).
         table: The file.
         design: Design-variable columns, in design-space order.
         condition: The column that indexes each design's observations.
@@ -176,7 +177,7 @@ class TabulatedConfig(_Frozen):
     technique: Technique = Technique.EXPERIMENT
     fidelity: int = Field(ge=0, le=100)
     channels: int | None = Field(default=None, ge=1, le=10_000)
-    description: str = ""
+    description: Description = ""
     table: TableFile
     design: tuple[DesignColumn, ...] = Field(min_length=1)
     condition: ConditionColumn

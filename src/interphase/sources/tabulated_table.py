@@ -27,6 +27,9 @@ from interphase.sources.tabulated_config import (
     TabulatedConfig,
 )
 
+MAX_TABLE_FILE_BYTES = 100 * 1024 * 1024
+"""A table file: read whole into memory and reduced there, so its size is bounded."""
+
 
 @dataclass(frozen=True)
 class NoiseLevel:
@@ -99,7 +102,8 @@ def table_bytes(path: str, base_dir: Path | None) -> tuple[str, bytes]:
         The file name and its bytes.
 
     Raises:
-        InvalidInputError: If the file or package does not exist.
+        InvalidInputError: If the file or package does not exist, the path is a folder, or
+            the file is larger than :data:`MAX_TABLE_FILE_BYTES`.
     """
     if path.startswith(PACKAGE_PREFIX):
         package, _, inner = path.removeprefix(PACKAGE_PREFIX).partition("/")
@@ -109,13 +113,28 @@ def table_bytes(path: str, base_dir: Path | None) -> tuple[str, bytes]:
             raise InvalidInputError("table.path", f"no installed package {package!r} in {path!r}") from None
         if not inner or not resource.is_file():
             raise InvalidInputError("table.path", f"package {package!r} has no file {inner!r}")
-        return resource.name, resource.read_bytes()
+        data = resource.read_bytes()
+        if len(data) > MAX_TABLE_FILE_BYTES:
+            raise InvalidInputError("table.path", f"{path} is {len(data) / 2**20:.1f} MiB; tables of at "
+                                    f"most {MAX_TABLE_FILE_BYTES // 2**20} MiB are read")
+        return resource.name, data
     file = Path(path)
     if not file.is_absolute() and base_dir is not None:
         file = base_dir / file
+    where = "" if file.is_absolute() else f" (relative paths start at the working directory, {Path.cwd()})"
+    if file.is_dir():
+        raise InvalidInputError("table.path", f"{file} is a folder; give the table file inside it")
     if not file.is_file():
-        raise InvalidInputError("table.path", f"file not found: {file}")
-    return file.name, file.read_bytes()
+        problem = "file not found" if not file.exists() else "not a regular file"
+        raise InvalidInputError("table.path", f"{problem}: {file}{where}")
+    size = file.stat().st_size
+    if size > MAX_TABLE_FILE_BYTES:
+        raise InvalidInputError("table.path", f"{file} is {size / 2**20:.1f} MiB; tables of at most "
+                                f"{MAX_TABLE_FILE_BYTES // 2**20} MiB are read")
+    try:
+        return file.name, file.read_bytes()
+    except OSError as exc:
+        raise InvalidInputError("table.path", f"cannot read {file} ({exc.strerror or exc})") from None
 
 
 def read_table(config: TabulatedConfig, base_dir: Path | None = None) -> MeasuredTable:
@@ -141,6 +160,9 @@ def read_table(config: TabulatedConfig, base_dir: Path | None = None) -> Measure
         frame = pd.read_csv(io.BytesIO(data), sep=config.table.separator, engine=engine)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InvalidInputError(f"table {name}", f"cannot read as a table ({exc})") from None
+    if frame.empty:
+        raise InvalidInputError(f"table {name}", "has a header but no rows; expected one row per "
+                                "measurement (design, condition, observables)")
 
     def numbers(column: str, allow_missing: bool) -> np.ndarray:
         if column not in frame.columns:

@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from interphase.schema.limits import Description
+
 
 class LabCellConfig(BaseModel):
     """The ``lab-cell`` source: cells built to a design and cycled on a cycler.
@@ -22,7 +24,7 @@ class LabCellConfig(BaseModel):
         formation_hours: Set-up and formation before cycling, in hours.
         cv_hold_hours: Expected length of a constant-voltage hold without a ``for``
             duration, for the cost estimate (the run itself uses the measured time).
-        description: One line for people.
+        description: One line for people (at most 4,000 characters).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -33,7 +35,7 @@ class LabCellConfig(BaseModel):
     channels: int | None = Field(default=None, ge=1, le=10_000)
     formation_hours: float = Field(default=24.0, ge=0.0, le=10_000.0, allow_inf_nan=False)
     cv_hold_hours: float = Field(default=0.5, ge=0.0, le=1_000.0, allow_inf_nan=False)
-    description: str = ""
+    description: Description = ""
 
 
 class PostMortemConfig(BaseModel):
@@ -47,7 +49,7 @@ class PostMortemConfig(BaseModel):
         hours: Lab hours one post-mortem takes.
         relative_error: Standard deviation of the log of the measured SEI thickness
             (0.2 is about ±20 %).
-        description: One line for people.
+        description: One line for people (at most 4,000 characters).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -58,4 +60,4 @@ class PostMortemConfig(BaseModel):
     channels: int = Field(default=2, ge=1, le=10_000)
     hours: float = Field(default=48.0, gt=0.0, le=10_000.0, allow_inf_nan=False)
     relative_error: float = Field(default=0.2, ge=0.0, le=2.0, allow_inf_nan=False)
-    description: str = ""
+    description: Description = ""

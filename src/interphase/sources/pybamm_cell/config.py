@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from interphase.schema import DesignSpace, canonical_hash, parse_model
+from interphase.schema.limits import Description
 from interphase.sources.base import SourceError
 from interphase.sources.world import World
 
@@ -83,7 +84,7 @@ class CellModelConfig(BaseModel):
     rtol: float = Field(default=1e-4, gt=0.0, lt=1.0)
     atol: float = Field(default=1e-6, gt=0.0, lt=1.0)
     cost: CostModel
-    description: str = ""
+    description: Description = ""
 
     @property
     def has_plating(self) -> bool:
