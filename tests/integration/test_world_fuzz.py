@@ -150,3 +150,15 @@ def test_the_fuzz_saw_both_outcomes() -> None:
     if sum(OUTCOMES.values()) == 0:
         pytest.skip("run with the fuzz test")
     assert OUTCOMES["built"] > 0 and OUTCOMES["refused"] > 0, OUTCOMES
+
+
+@pytest.mark.parametrize("kind", [{"a": 1}, ["tabulated"], 3, None])
+def test_a_source_kind_that_is_not_a_name_is_refused(kind: Any, tmp_path: Path) -> None:
+    document = builtin("electrolyte-conductivity")
+    document["sources"]["hte-robot"]["kind"] = kind
+    path = tmp_path / "world.yaml"
+    path.write_text(yaml.safe_dump(document), "utf-8")
+    with pytest.raises(InvalidInputError) as caught:
+        build_everything(path)
+    assert caught.value.field == "electrolyte-conductivity.sources.hte-robot.kind"
+    assert "expected one of" in caught.value.problem

@@ -96,7 +96,7 @@ def world_source(world: World, name: str) -> Source:
         raise InvalidInputError("source", f"world {world.name!r} has no source {name!r}; "
                                 f"it has: {', '.join(sorted(world.sources)) or 'none'}")
     kind = world.sources[name].get("kind")
-    if kind not in _KINDS:
+    if not isinstance(kind, str) or kind not in _KINDS:
         problem = "missing" if kind is None else f"unknown kind {kind!r}"
         raise InvalidInputError(f"{world.name}.sources.{name}.kind",
                                 f"{problem}; expected one of {', '.join(source_kinds())}")
