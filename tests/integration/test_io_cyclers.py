@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from importlib.resources import as_file, files
 from pathlib import Path
 
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
@@ -25,6 +26,11 @@ SUMMARY_OBSERVABLES = {
     "energy_discharge": "Discharge energy [W.h]",
     "energy_charge": "Charge energy [W.h]",
 }
+# The example's counters, which Arbin resets at each cycle start.
+ARBIN_COUNTERS = {"Discharge capacity [A.h]": "Discharge_Capacity",
+                  "Charge capacity [A.h]": "Charge_Capacity",
+                  "Discharge energy [W.h]": "Discharge_Energy",
+                  "Charge energy [W.h]": "Charge_Energy"}
 
 
 @pytest.fixture
@@ -50,8 +56,8 @@ def battdat_summary(path: Path):
         return CapacityPerCycle().compute_features(dataset)
 
 
-def test_arbin_import_matches_battdat_summary(store: Store, arbin_file: Path,
-                                               tmp_path: Path) -> None:
+def test_arbin_import_takes_the_cyclers_counters(store: Store, arbin_file: Path,
+                                                tmp_path: Path) -> None:
     (report,) = import_files(store, [arbin_file])
     assert (report.format, report.n_cycles, report.already_present) == ("arbin", 2, False)
 
@@ -60,28 +66,21 @@ def test_arbin_import_matches_battdat_summary(store: Store, arbin_file: Path,
     exported = {(r["observable"], r["index"]): r for r in rows}
     assert all(r["index_unit"] == "cycle" and r["std"] is None for r in rows)
 
-    expected = battdat_summary(arbin_file)
-    assert len(expected) == 2
-    worst = 0.0
-    compared = 0
-    for cycle_row in expected.itertuples(index=False):
-        for column, observable in SUMMARY_OBSERVABLES.items():
-            want = float(getattr(cycle_row, column))
-            got = exported[(observable, float(cycle_row.cycle_number))]["value"]
-            assert got == pytest.approx(want, rel=1e-6, abs=1e-12)
-            if want != 0.0:
-                worst = max(worst, abs(got - want) / abs(want))
-            compared += 1
-    assert compared == 8
-    assert worst <= 1e-6
-    print(f"max relative difference to battdat's CapacityPerCycle: {worst:.3e} "
-          f"over {compared} values")
+    # Arbin resets the counters at each cycle start: a cycle's value is its last row's.
+    last_rows = pd.read_csv(arbin_file).groupby("Cycle_Index").last().reset_index(drop=True)
+    for cycle, row in last_rows.iterrows():
+        for observable, column in ARBIN_COUNTERS.items():
+            assert exported[(observable, float(cycle))]["value"] == pytest.approx(row[column])
+    # Cycle 1 is whole and finely logged: battdat's integration agrees with the counters.
+    integrated = battdat_summary(arbin_file).set_index("cycle_number").loc[1]
+    for column, observable in SUMMARY_OBSERVABLES.items():
+        assert exported[(observable, 1.0)]["value"] == pytest.approx(integrated[column],
+                                                                     rel=0.005)
 
     stored = store.get_result(report.result_id).result
     by_key = {(o.observable, o.index): o.value for o in stored.observations}
-    # Cycle 0 of the file is a discharge only: no charge, so no Coulombic efficiency.
-    assert by_key[("Charge capacity [A.h]", 0.0)] == 0.0
-    assert ("Coulombic efficiency", 0.0) not in by_key
+    # The file starts part-way through cycle 0's charge; the counter holds the whole charge.
+    assert by_key[("Charge capacity [A.h]", 0.0)] == pytest.approx(1.0719038)
     assert by_key[("Coulombic efficiency", 1.0)] == pytest.approx(
         by_key[("Discharge capacity [A.h]", 1.0)] / by_key[("Charge capacity [A.h]", 1.0)])
     assert 2.5 < by_key[("Mean discharge voltage [V]", 1.0)] < 4.2
@@ -91,6 +90,9 @@ def test_arbin_import_matches_battdat_summary(store: Store, arbin_file: Path,
     assert stored.cycles_run == 2
     assert stored.design.label == "arbin_example"
     assert stored.metadata["format"] == "arbin"
+    assert stored.metadata["observable_sources"]["Charge capacity [A.h]"] == (
+        "cycler column 'Charge_Capacity' (reset each cycle)")
+    assert stored.metadata["flags"] == [] and stored.metadata["warnings"] == []
     assert stored.metadata["file_sha256"] == hashlib.sha256(arbin_file.read_bytes()).hexdigest()
     assert store.get_artifact(stored.metadata["file_sha256"]) == arbin_file.read_bytes()
 
@@ -112,8 +114,24 @@ def test_maccor_rest_only_file(store: Store, maccor_file: Path) -> None:
     assert "Coulombic efficiency" not in values and "Mean discharge voltage [V]" not in values
     assert {o.index for o in stored.observations} == {0.0}
     assert all(math.isfinite(o.value) for o in stored.observations)
-    # battdat's warning about the ambiguous rest cycle is kept, not raised.
-    assert any("Unable to clearly detect" in w for w in stored.metadata["warnings"])
+    # Maccor's own Amp-hr counter says zero; nothing was integrated.
+    assert stored.metadata["observable_sources"]["Discharge capacity [A.h]"].startswith(
+        "cycler column 'Amp-hr'")
+
+
+def test_reader_warnings_are_kept_with_the_record(store: Store, maccor_file: Path,
+                                                  tmp_path: Path) -> None:
+    lines = maccor_file.read_bytes().split(b"\n")
+    header = lines[1].split(b"\t")
+    drop = {header.index(b"Amp-hr"), header.index(b"Watt-hr")}
+    bare = tmp_path / "no_counters.001"
+    bare.write_bytes(b"\n".join([lines[0]] + [b"\t".join(
+        cell for i, cell in enumerate(line.split(b"\t")) if i not in drop) for line in lines[1:]]))
+    (report,) = import_files(store, [bare])
+    stored = store.get_result(report.result_id).result
+    # Integrating a rest-only cycle: battdat warns that it cannot tell charge from discharge.
+    assert any("Unable to clearly detect" in w for w in report.warnings)
+    assert list(report.warnings) == stored.metadata["warnings"]
 
 
 def test_reimport_is_idempotent(store: Store, arbin_file: Path, maccor_file: Path) -> None:
@@ -184,6 +202,28 @@ def test_missing_file_and_unknown_format(store: Store, arbin_file: Path, tmp_pat
         import_files(store, [arbin_file], fmt="neware")
     assert caught.value.field == "fmt" and "maccor" in caught.value.problem
     assert store.counts()["results"] == 0
+
+
+def test_header_only_csv_says_so(tmp_path: Path) -> None:
+    header_only = _write(tmp_path / "header_only.csv", BAD_FILES["header_only.csv"])
+    with pytest.raises(InvalidInputError) as caught:
+        read_cycler_file(header_only)
+    assert caught.value.field == str(header_only)
+    assert caught.value.problem.startswith("has a header but no data rows")
+
+
+def test_trailing_field_on_data_rows_is_refused_not_shifted(arbin_file: Path,
+                                                            tmp_path: Path) -> None:
+    """pandas (and battdat's reader) take the first column as the index when data rows hold
+    one field more than the header, shifting every column: Temperature would be read from
+    the trailing field, Internal_Resistance from Temperature."""
+    header, *rows = arbin_file.read_text().splitlines()
+    shifted = [header] + [f"{n}," + row.split(",", 1)[1] + ",0" for n, row in enumerate(rows)]
+    path = _write(tmp_path / "trailing.csv", ("\n".join(shifted) + "\n").encode())
+    with pytest.raises(InvalidInputError) as caught:
+        read_cycler_file(path)
+    assert caught.value.field == str(path)
+    assert "one field more than the header" in caught.value.problem
 
 
 def test_arbin_file_read_as_maccor_names_the_file(arbin_file: Path) -> None:

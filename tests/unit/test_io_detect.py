@@ -50,5 +50,27 @@ def test_rejects_naming_file_and_formats(tmp_path: Path, name: str, data: bytes,
 def test_import_formats_are_declared() -> None:
     from interphase.store.io import EXPORT_FORMATS
 
-    assert IMPORT_FORMATS == ("auto", "arbin", "maccor", "biologic", "parquet")
+    assert IMPORT_FORMATS == ("auto", "arbin", "maccor", "biologic", "csv", "parquet")
     assert EXPORT_FORMATS == ("parquet", "jsonld", "csv")
+
+
+@pytest.mark.parametrize(("data", "header_lines", "expected"), [
+    (b"a,b\n", 1, False),
+    (b"a,b", 1, False),
+    (b"a,b\r\n\r\n  \n", 1, False),
+    (b"a,b\n1,2", 1, True),
+    (b"title\ncols\n", 2, False),
+    (b"title\ncols\n1\t2\n", 2, True),
+])
+def test_has_data_rows(data: bytes, header_lines: int, expected: bool) -> None:
+    from interphase.store.io.detect import has_data_rows
+
+    assert has_data_rows(data, header_lines) is expected
+
+
+def test_count_rows_leaves_out_the_header() -> None:
+    from interphase.store.io.detect import count_rows
+
+    assert count_rows(b"h\n1\n2\n", "arbin") == 2
+    assert count_rows(b"h\n1\n2", "csv") == 2
+    assert count_rows(b"t\nh\n1\n", "maccor") == 1

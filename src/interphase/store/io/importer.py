@@ -4,7 +4,10 @@ Every file is parsed and checked before anything is written, so one bad file in 
 batch leaves the store untouched. A cycler file is stored as a result under the
 idempotency key ``import:<format>:<sha256>``, with its raw bytes as an artifact.
 The key is the file's identity: importing the same bytes again, under any name or
-campaign, returns the stored record and writes nothing.
+campaign, returns the stored record and writes nothing. A mapped CSV's key adds a
+hash of its column map (``import:csv:<sha256>:<map>``): the same bytes read with
+another map are other data. The nominal capacity only changes flags, so it is not
+part of the key: the flags stored are those of the first import.
 
 A failure of the database itself part-way (not of the input) can leave the files
 before it imported; each result with its observations is still one transaction,
@@ -18,7 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from interphase.schema import InvalidInputError
-from interphase.store.io.cyclers import CyclerImport, read_cycler_file
+from interphase.store.io.column_map import ColumnMap
+from interphase.store.io.cyclers import CyclerImport, check_read_options, read_cycler_file
+from interphase.store.io.flags import CycleFlag
 from interphase.store.io.parquet import (
     check_parquet_bundle,
     read_parquet_bundle,
@@ -26,7 +31,7 @@ from interphase.store.io.parquet import (
 )
 from interphase.store.sql import Store
 
-IMPORT_FORMATS = ("auto", "arbin", "maccor", "biologic", "parquet")
+IMPORT_FORMATS = ("auto", "arbin", "maccor", "biologic", "csv", "parquet")
 RAW_FILE_ARTIFACT_KIND = "raw-cycler-file"
 
 
@@ -42,6 +47,8 @@ class ImportReport:
         n_observations: Observations it holds.
         already_present: True when nothing new was stored for it: the store held it
             already, or the same file was listed earlier in the batch.
+        warnings: The reader's warnings for this file (as stored in the record).
+        flags: Cycles flagged as implausible in this reading of the file.
 
     """
 
@@ -51,15 +58,19 @@ class ImportReport:
     n_cycles: int
     n_observations: int
     already_present: bool
+    warnings: tuple[str, ...] = ()
+    flags: tuple[CycleFlag, ...] = ()
 
 
 def import_key(parsed: CyclerImport) -> str:
-    """Return the idempotency key of an imported cycler file: format and content hash."""
-    return f"import:{parsed.fmt}:{parsed.sha256}"
+    """Return the idempotency key of a cycler file: format, content hash (and map hash)."""
+    key = f"import:{parsed.fmt}:{parsed.sha256}"
+    return key if parsed.map_digest is None else f"{key}:{parsed.map_digest}"
 
 
 def import_files(store: Store, paths: Sequence[str | Path], fmt: str = "auto",
-                 campaign: str | None = None) -> list[ImportReport]:
+                 campaign: str | None = None, *, column_map: ColumnMap | None = None,
+                 nominal_capacity_ah: float | None = None) -> list[ImportReport]:
     """Import cycler files, or Parquet export directories, into a store.
 
     Args:
@@ -68,13 +79,17 @@ def import_files(store: Store, paths: Sequence[str | Path], fmt: str = "auto",
         fmt: One of :data:`IMPORT_FORMATS`; ``"auto"`` detects each file's format.
         campaign: Campaign to file cycler results under; None keeps them campaign-free.
             Not allowed with Parquet, whose rows name their own campaigns.
+        column_map: Which column holds what; required with ``fmt="csv"``, refused otherwise.
+        nominal_capacity_ah: The cells' nominal capacity [A.h]; cycles above it are
+            flagged. None flags only jumps between neighbouring cycles.
 
     Returns:
         One report per cycler file, or per result of each Parquet export, in input order.
 
     Raises:
-        InvalidInputError: For an unknown ``fmt``, an empty ``paths``, or any file that
-            cannot be read (the field is its path); nothing is written.
+        InvalidInputError: For an unknown ``fmt``, an empty ``paths``, options that do not
+            go together, or any file that cannot be read (the field is its path); nothing
+            is written.
         NotFoundError: If ``campaign`` does not exist; nothing is written.
         ConflictError: For a Parquet export that disagrees with the store; nothing is written.
 
@@ -88,8 +103,13 @@ def import_files(store: Store, paths: Sequence[str | Path], fmt: str = "auto",
         if campaign is not None:
             raise InvalidInputError("campaign",
                                     "a Parquet export carries its own campaigns; omit it")
+        if column_map is not None or nominal_capacity_ah is not None:
+            raise InvalidInputError("--map" if column_map is not None else "nominal_capacity_ah",
+                                    "applies to cycler files, not to Parquet exports")
         return _import_parquet_dirs(store, paths)
-    parsed = [read_cycler_file(path, fmt) for path in paths]
+    check_read_options(fmt, column_map, nominal_capacity_ah)
+    parsed = [read_cycler_file(path, fmt, column_map=column_map,
+                               nominal_capacity_ah=nominal_capacity_ah) for path in paths]
     if campaign is not None:
         store.get_campaign(campaign)
     present = store.result_ids_for_keys([import_key(p) for p in parsed])
@@ -106,7 +126,8 @@ def import_files(store: Store, paths: Sequence[str | Path], fmt: str = "auto",
                                                campaign=campaign).id
         reports.append(ImportReport(path=item.path, format=item.fmt, result_id=present[key],
                                     n_cycles=item.n_cycles, n_observations=len(item.observations),
-                                    already_present=already))
+                                    already_present=already, warnings=item.warnings,
+                                    flags=item.flags))
     return reports
 
 
