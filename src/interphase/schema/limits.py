@@ -24,6 +24,10 @@ MAX_CHOICES = 1_000
 """Choices of one categorical variable."""
 MAX_STEPS = 100
 """Steps of one protocol cycle."""
+MAX_BUDGET_HOURS = 10_000_000.0
+"""A campaign's lab-hour or CPU-hour budget: about 1,100 channel-years."""
+MAX_WALL_HOURS = 87_600.0
+"""A campaign's wall-clock budget: ten years."""
 MAX_STRUCTURED_FILE_BYTES = 10 * 1024 * 1024
 """A configuration, world, protocol or designs file (YAML or JSON)."""
 MAX_NESTING_DEPTH = 64

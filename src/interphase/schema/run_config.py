@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from interphase.schema.campaign import CampaignSpec
 from interphase.schema.design_space import DesignSpace
 from interphase.schema.errors import InvalidInputError
-from interphase.schema.limits import Description
+from interphase.schema.limits import MAX_BUDGET_HOURS, MAX_WALL_HOURS, Description
 from interphase.schema.protocol import Protocol
 from interphase.schema.records import SourceSpec
 from interphase.schema.target import TargetSpec
@@ -83,9 +83,9 @@ class Budget(_ConfigBlock):
         wall_hours: Real (wall-clock) hours of the run.
     """
 
-    lab_hours: float | None = Field(default=None, gt=0.0, allow_inf_nan=False)
-    cpu_hours: float | None = Field(default=None, gt=0.0, allow_inf_nan=False)
-    wall_hours: float | None = Field(default=None, gt=0.0, allow_inf_nan=False)
+    lab_hours: float | None = Field(default=None, gt=0.0, le=MAX_BUDGET_HOURS, allow_inf_nan=False)
+    cpu_hours: float | None = Field(default=None, gt=0.0, le=MAX_BUDGET_HOURS, allow_inf_nan=False)
+    wall_hours: float | None = Field(default=None, gt=0.0, le=MAX_WALL_HOURS, allow_inf_nan=False)
 
     @field_validator("lab_hours", "cpu_hours", "wall_hours", mode="before")
     @classmethod
