@@ -181,3 +181,45 @@ def test_a_stopped_replicate_ends_the_verification_of_its_design(store: Store, s
     # strategy stops them, and the design is no hit any more: no third, fourth, ... replicate.
     assert len(replicates) == 2 and len(stops) == 2
     assert outcome.status != "verified" and outcome.runs == 3
+
+
+def test_an_engine_whose_campaign_was_taken_over_stops_before_its_next_write(store: Store) -> None:
+    from interphase.store import LeaseLostError
+    from interphase.store.leases import acquire_lease, current_lease
+
+    taken: dict[str, Any] = {}
+
+    def take_over(view: CampaignView) -> None:
+        if view.decisions >= 2 and not taken:  # another process takes the campaign mid-run
+            taken["lease"] = acquire_lease(store, "taken", take_over=True)
+            taken["counts"] = store.counts()
+
+    plan = resolve(RunConfig(name="taken", world="electrolyte-conductivity", strategy="trial-and-error",
+                             seed=1, stop={"until_verified": False}, budget={"lab_hours": 40}))
+    with pytest.raises(LeaseLostError, match="campaign 'taken' was taken over by process"):
+        run_campaign(store, plan, on_event=take_over)
+    assert store.counts() == taken["counts"]  # the write that found the lease gone was undone
+    assert current_lease(store, "taken") == taken["lease"]  # and the new holder keeps it
+
+
+def test_resume_says_that_run_starts_a_campaign_the_store_lacks(tmp_path: Path) -> None:
+    missing = cli(tmp_path / "none.db", "resume", "crash", "--quiet")
+    assert missing.exit_code == 2
+    assert "no campaign 'crash' to resume" in missing.stderr and "does not exist" in missing.stderr
+    assert "'interphase run CONFIG' starts" in missing.stderr and "db init" not in missing.stderr
+    assert not (tmp_path / "none.db").exists()  # no empty file left behind
+
+    (tmp_path / "empty.db").touch()  # a run killed before it created the schema
+    empty = cli(tmp_path / "empty.db", "resume", "crash", "--quiet")
+    assert empty.exit_code == 2 and "db init" not in empty.stderr
+    assert "has no interphase schema yet; 'interphase run CONFIG' starts" in empty.stderr
+
+    config = tmp_path / "run.yaml"
+    config.write_text("name: kept\nworld: electrolyte-conductivity\nstrategy: trial-and-error\nseed: 1\n"
+                      "stop: {until_verified: false}\nbudget: {lab_hours: 2}\n")
+    db = tmp_path / "kept.db"
+    assert cli(db, "run", str(config), "--quiet", "--report", str(tmp_path / "report")).exit_code == 0
+    other = cli(db, "resume", "crash", "--quiet")
+    assert other.exit_code == 2
+    assert other.stderr.strip() == ("error: no campaign named 'crash'; known: kept; "
+                                    "'interphase run CONFIG' starts a campaign")

@@ -34,3 +34,29 @@ def test_migrated_sqlite_schema_matches_the_orm(tmp_path) -> None:
         assert _diff(store) == []
     finally:
         store.close()
+
+
+def test_a_0001_store_gains_the_lease_table_and_keeps_its_records(database_url: str) -> None:
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from interphase.store import migrate
+    from interphase.store.leases import acquire_lease
+    from support import factories
+
+    store = Store(database_url)
+    try:
+        migrate.upgrade(store.engine, "0001")
+        assert "campaign_leases" not in inspect(store.engine).get_table_names()
+        seeded = factories.seed_campaign(store)
+        counts = store.counts()
+        assert store.init() == head_revision() == "0002"
+        assert store.counts() == counts and store.get_campaign(seeded.campaign).name == seeded.campaign
+        assert acquire_lease(store, seeded.campaign).campaign == seeded.campaign
+        assert _diff(store) == []
+        with store.engine.begin() as connection:
+            command.downgrade(migrate._config(connection), "0001")
+        assert "campaign_leases" not in inspect(store.engine).get_table_names()
+        assert store.revision() == "0001" and store.counts() == counts
+    finally:
+        store.close()

@@ -114,3 +114,30 @@ def test_claim_returns_none_only_when_nothing_is_queued(store: Store, database_u
         f"after a rival won {len(stolen)} races")
     if claimed is not None:
         assert claimed.id not in stolen
+
+
+def test_eight_processes_racing_for_one_campaign_lease_leave_one_holder(store: Store, database_url: str,
+                                                                        tmp_path: Path) -> None:
+    from interphase.store.leases import current_lease
+    from support import lease_worker
+
+    context = multiprocessing.get_context("spawn")
+    start, done = context.Barrier(N_WORKERS), context.Barrier(N_WORKERS)
+    outputs = [tmp_path / f"racer-{i}.txt" for i in range(N_WORKERS)]
+    racers = [context.Process(target=lease_worker.race_for_lease, args=(database_url, "raced", start, done,
+                                                                        str(path))) for path in outputs]
+    for racer in racers:
+        racer.start()
+    for racer in racers:
+        racer.join(timeout=JOIN_TIMEOUT_S)
+    hung = [racer.pid for racer in racers if racer.is_alive()]
+    for racer in racers:
+        if racer.is_alive():
+            racer.kill()
+            racer.join()
+    assert not hung and [racer.exitcode for racer in racers] == [0] * N_WORKERS
+    outcomes = {racer.pid: path.read_text().split() for racer, path in zip(racers, outputs, strict=True)}
+    winners = [pid for pid, (outcome, _) in outcomes.items() if outcome == "won"]
+    assert len(winners) == 1, outcomes
+    assert all(int(detail) == winners[0] for outcome, detail in outcomes.values() if outcome == "busy")
+    assert current_lease(store, "raced").holder == outcomes[winners[0]][1]

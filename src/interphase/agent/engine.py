@@ -15,6 +15,11 @@ with their simulated start and finish in ``metadata["campaign_clock"]``), the st
 Runs launched but without a result are recomputed (sources are pure and seeded) and keep their
 single ``claimed`` entry in the status log; so a SIGKILL at any point, then ``resume``, loses no
 acknowledged result and launches no request twice.
+
+One engine per campaign: ``run``, ``resume`` and ``extend`` take the campaign's lease
+(``interphase.store.hold_campaign``) before they write anything, keep it fresh from a heartbeat
+thread, check it at every event and fence every write with it, and release it at every end. A
+second process is refused (``CampaignBusyError``); a dead holder's lease is taken over.
 """
 
 from __future__ import annotations
@@ -24,20 +29,28 @@ import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 from interphase.agent.flight import Flight
 from interphase.agent.live import LiveView
 from interphase.agent.options import Proposal, ScoredOption, StopOrder
+from interphase.agent.outcome import Outcome
 from interphase.agent.plan import RunPlan, resolve
 from interphase.agent.strategy import Strategy, make_strategy
 from interphase.agent.view import CPU, CampaignView, CompletedRun
-from interphase.schema import Design, InvalidInputError, Request, RequestStatus, Result, StopRule
+from interphase.schema import (
+    Design,
+    InvalidInputError,
+    NotFoundError,
+    Request,
+    RequestStatus,
+    Result,
+    StopRule,
+)
 from interphase.schema.plain import plain_json
 from interphase.schema.run_config import Budget, RunConfig
 from interphase.sources import run_safely
-from interphase.store import Store, StoredDecision
+from interphase.store import HeldLease, Store, StoredDecision, hold_campaign
 
 RUN_CONFIG_KIND = "run-config"
 ASSEMBLY_DEFECT = "assembly defect"
@@ -45,85 +58,73 @@ EXTENDABLE = ("wall", "budget")  # the ends more budget can undo
 WORKER = "interphase-engine"
 
 
-@dataclass
-class Outcome:
-    """How a campaign run ended.
-
-    Attributes:
-        campaign: Campaign name.
-        status: ``"verified"``, ``"budget"``, ``"max_runs"``, ``"exhausted"`` (nothing left to
-            run) or ``"wall"`` (real-time budget).
-        clock_h: Simulated hours at the end.
-        discovery_h: Simulated hour the target was verified, or None.
-        verified_design: The verified design's values, or None.
-        runs: Runs with a result.
-        spent: ``{"lab_hours", "cpu_hours", "wall_seconds"}``.
-        by_source: Source -> ``{"runs", "lab_hours", "cpu_hours"}``.
-    """
-
-    campaign: str
-    status: str
-    clock_h: float
-    discovery_h: float | None
-    verified_design: dict[str, Any] | None
-    runs: int
-    spent: dict[str, float]
-    by_source: dict[str, dict[str, float]] = field(default_factory=dict)
-
-    def summary_lines(self) -> list[str]:
-        """A few lines for people."""
-        found = (f"verified after {self.discovery_h:.0f} simulated hours"
-                 if self.discovery_h is not None else f"ended: {self.status}")
-        spent = self.spent
-        lines = [f"campaign {self.campaign}: {found}; {self.runs} runs, {spent['lab_hours']:.0f} lab hours, "
-                 f"{spent['cpu_hours']:.2f} CPU hours, {spent['wall_seconds']:.0f} s of wall time"]
-        if self.verified_design:
-            values = ", ".join(f"{k} = {v:.4g}" for k, v in self.verified_design.items())
-            lines.append(f"verified design: {values}")
-        return lines
-
-
 def run_campaign(store: Store, plan: RunPlan, *, live: bool = False,
-                 on_event: Callable[[CampaignView], None] | None = None) -> Outcome:
+                 on_event: Callable[[CampaignView], None] | None = None, take_over: bool = False) -> Outcome:
     """Create (or continue) the campaign of ``plan`` and run it to its end.
 
+    The schema is brought to the newest revision, then the campaign's lease is taken before
+    anything of the campaign is written, and released at the end (normal, error or Ctrl-C).
+
     Args:
-        store: An initialised store.
+        store: A store (initialised here if it is not).
         plan: The resolved run configuration.
         live: Show a rich live view (channels busy, best so far, the last decision).
         on_event: Called with the view at every event (e.g. for tests).
+        take_over: Take the campaign from another engine that looks alive.
 
     Returns:
         The outcome.
+
+    Raises:
+        CampaignBusyError: If another live engine holds the campaign; nothing is written.
+        LeaseLostError: If another process takes the campaign over while this one runs.
     """
     store.init()
+    with hold_campaign(store, plan.spec.name, take_over=take_over) as lease:
+        return _run_held(store, plan, lease, live=live, on_event=on_event)
+
+
+def _run_held(store: Store, plan: RunPlan, lease: HeldLease, *, live: bool = False,
+              on_event: Callable[[CampaignView], None] | None = None) -> Outcome:
     store.create_campaign(plan.spec)
     _store_run_config(store, plan)
     for source in plan.sources.values():
         store.register_source(source.spec)
     return Engine(store, plan, make_strategy(plan.config.strategy, plan.config.agent), live=live,
-                  on_event=on_event).run()
+                  on_event=on_event, lease=lease).run()
 
 
-def resume_campaign(store: Store, campaign: str, *, live: bool = False) -> Outcome:
+def resume_campaign(store: Store, campaign: str, *, live: bool = False, take_over: bool = False) -> Outcome:
     """Continue a campaign from the store (after a crash, a kill or a stop).
 
+    Args:
+        store: The store.
+        campaign: The campaign's name.
+        live: Show the rich live view.
+        take_over: Take the campaign from another engine that looks alive.
+
+    Returns:
+        The outcome.
+
     Raises:
-        NotFoundError: If there is no such campaign.
+        NotFoundError: If there is no such campaign (or no schema); the message lists the
+            campaigns the store holds and says that ``interphase run CONFIG`` starts one.
         InvalidInputError: If it was not started by ``interphase run`` (no run configuration).
+        CampaignBusyError: If another live engine holds the campaign; nothing is written.
     """
-    return run_campaign(store, resolve(_stored_run_config(store, campaign)), live=live)
+    return run_campaign(store, resolve(_stored_run_config(store, campaign)), live=live, take_over=take_over)
 
 
 def extend_campaign(store: Store, campaign: str, *, add_wall_hours: float | None = None,
                     add_lab_hours: float | None = None, add_cpu_hours: float | None = None,
-                    live: bool = False) -> Outcome:
+                    live: bool = False, take_over: bool = False) -> Outcome:
     """Add hours to a campaign's budgets, log it as an ``extended`` decision, and continue the campaign.
 
     A campaign that ended on a budget (``"wall"`` or ``"budget"``) goes on from where it
     stopped, with the runs that were in flight; an open one (after a crash) continues under
     the larger budget. Budgets count from the campaign's start, so each ``add_*`` raises its
-    total by that much. Everything is checked before anything is written.
+    total by that much. The campaign's state is checked while its lease is held, and before
+    any record is written.
 
     Args:
         store: The store.
@@ -132,12 +133,14 @@ def extend_campaign(store: Store, campaign: str, *, add_wall_hours: float | None
         add_lab_hours: Lab channel hours to add (> 0; the budget must have a limit).
         add_cpu_hours: CPU hours to add (> 0; the budget must have a limit).
         live: Show the rich live view.
+        take_over: Take the campaign from another engine that looks alive.
 
     Returns:
         The outcome of the continued run.
 
     Raises:
         NotFoundError: If there is no such campaign.
+        CampaignBusyError: If another live engine holds the campaign; nothing is written.
         InvalidInputError: If no hours are given, a number is not positive, a budget has no
             limit to raise, or the campaign verified a design (and stops on that) or ended for a
             reason more budget does not change (``"exhausted"``, ``"max_runs"``).
@@ -151,6 +154,15 @@ def extend_campaign(store: Store, campaign: str, *, add_wall_hours: float | None
         if isinstance(hours, bool) or not isinstance(hours, int | float) or not 0 < hours < math.inf:
             raise InvalidInputError(f"add_{name}", f"expected a positive number of hours; got {hours!r}")
     config = _stored_run_config(store, campaign)
+    plan = resolve(config)
+    with hold_campaign(store, campaign, take_over=take_over) as lease:
+        _log_extension(store, campaign, config, added, lease)
+        return _run_held(store, plan, lease, live=live)
+
+
+def _log_extension(store: Store, campaign: str, config: RunConfig, added: dict[str, float],
+                   lease: HeldLease) -> None:
+    """Check that more budget can continue ``campaign``, and log the ``extended`` decision."""
     decisions = store.list_decisions(campaign)
     verified = next((d.chosen for d in decisions if d.chosen.get("kind") == "verified"), None)
     if verified is not None and config.stop.until_verified:
@@ -176,18 +188,29 @@ def extend_campaign(store: Store, campaign: str, *, add_wall_hours: float | None
     after = f"it had ended on its budget ({ended})" if ended else "it was still open"
     store.log_decision(campaign, {"kind": "extended", "clock_h": clock_h, "budget": new_budget.model_dump(),
                                   "added": added, "ended": ended}, [],
-                       f"budget extended by {text}; {after}, and goes on")
-    return run_campaign(store, resolve(config), live=live)
+                       f"budget extended by {text}; {after}, and goes on", lease=lease.lease)
 
 
 def _stored_run_config(store: Store, campaign: str) -> RunConfig:
     """The run configuration ``interphase run`` stored for ``campaign``.
 
+    Nothing is written, not even an empty SQLite file.
+
     Raises:
-        NotFoundError: If there is no such campaign.
+        NotFoundError: If there is no such campaign, or no schema to hold one; the message
+            says that ``interphase run CONFIG`` starts it (``db init`` would not help).
         InvalidInputError: If it was not started by ``interphase run``.
     """
-    store.get_campaign(campaign)
+    starts = "'interphase run CONFIG' starts a campaign"
+    if not store.exists() or store.revision() is None:
+        place = "does not exist" if not store.exists() else "has no interphase schema yet"
+        raise NotFoundError(f"no campaign {campaign!r} to resume: database {store.display_url()} {place}; "
+                            f"{starts} (and creates what the store needs)")
+    store.require_initialised()
+    try:
+        store.get_campaign(campaign)
+    except NotFoundError as exc:
+        raise NotFoundError(f"{exc}; {starts}") from None
     configs = [a for a in store.list_artifacts(RUN_CONFIG_KIND) if a.metadata.get("campaign") == campaign]
     if not configs:
         raise InvalidInputError("campaign", f"campaign {campaign!r} has no run configuration; "
@@ -237,11 +260,16 @@ class Engine:
         strategy: Decides what to run.
         live: Show the rich live view.
         on_event: Called with the view at every event.
+        lease: The campaign's lease, held by the caller: checked at every event and before
+            every launch, and every write is fenced with it. None runs unguarded (tests).
     """
 
     def __init__(self, store: Store, plan: RunPlan, strategy: Strategy, *, live: bool = False,
-                 on_event: Callable[[CampaignView], None] | None = None) -> None:
+                 on_event: Callable[[CampaignView], None] | None = None,
+                 lease: HeldLease | None = None) -> None:
         self.store, self.plan, self.strategy = store, plan, strategy
+        self.lease = lease
+        self._fence = lease.lease if lease is not None else None
         self.campaign = plan.spec.name
         self.config = plan.config
         self.check = plan.check
@@ -281,6 +309,7 @@ class Engine:
 
     def _loop(self) -> str:
         while True:
+            self._guard()
             if self.verified is not None and self.config.stop.until_verified:
                 return "verified"
             wall = self.wall_before + time.monotonic() - self._began
@@ -312,6 +341,11 @@ class Engine:
             if not self.flights:
                 return self._idle_status()
             self._advance()
+
+    def _guard(self) -> None:
+        """Stop (LeaseLostError) when another process has taken the campaign over."""
+        if self.lease is not None:
+            self.lease.ensure_held()
 
     def _advance(self) -> None:
         """Move the clock to the next event and deliver every run that ends there."""
@@ -380,6 +414,7 @@ class Engine:
     # ------------------------------------------------------------------ launching
 
     def _launch(self, proposal: Proposal, resource: str, *, kind: str) -> None:
+        self._guard()  # a decision may have taken minutes: no designs stored for a lost campaign
         index = self.decisions
         requests, runs, designs = [], [], []
         for j, scored in enumerate(proposal.chosen):
@@ -394,7 +429,8 @@ class Engine:
         chosen = {"kind": kind, "strategy": self.strategy.name, "clock_h": self.clock_h, "resource": resource,
                   "runs": runs, "scores": plain_json(proposal.scores), "decide_seconds": self._thinking_s}
         runners = [_option_record(s) for s in proposal.runners_up]
-        _, stored_requests = self.store.launch(self.campaign, requests, chosen, runners, proposal.reason)
+        _, stored_requests = self.store.launch(self.campaign, requests, chosen, runners, proposal.reason,
+                                               lease=self._fence)
         self.decisions += 1
         for request, run, (design_id, design) in zip(stored_requests, runs, designs, strict=True):
             self._claim(request.id)
@@ -407,7 +443,7 @@ class Engine:
 
     def _claim(self, request_id: str) -> None:
         """Mark a queued request as launched: its one 'claimed' status entry."""
-        self.store.claim_request(request_id, WORKER)
+        self.store.claim_request(request_id, WORKER, lease=self._fence)
 
     def _compute(self, flight: Flight) -> None:
         source = self.plan.sources[flight.source]
@@ -440,7 +476,8 @@ class Engine:
         chosen = {"kind": "stop", "strategy": self.strategy.name, "clock_h": self.clock_h,
                   "request_id": flight.request_id, "after_cycle": cycle,
                   "predicted": plain_json(order.predicted)}
-        self.store.log_decision(self.campaign, chosen, [], order.reason, request_id=flight.request_id)
+        self.store.log_decision(self.campaign, chosen, [], order.reason, request_id=flight.request_id,
+                                lease=self._fence)
         self.decisions += 1
         self._apply_stop(flight, cycle, self.clock_h)
 
@@ -506,7 +543,8 @@ class Engine:
         """Store a finished run's result (the acknowledgement), then check the target."""
         assert flight.result is not None
         result = self._annotated(flight)
-        stored = self.store.submit_result(result, idempotency_key=flight.key, request_id=flight.request_id)
+        stored = self.store.submit_result(result, idempotency_key=flight.key, request_id=flight.request_id,
+                                          lease=self._fence)
         del self.flights[flight.request_id]
         self._record(flight, stored.result)
         self._check_verified()
@@ -544,7 +582,7 @@ class Engine:
                           "runs": [c.request_id for c in runs]}
                 reason = (f"verified: {len(runs)} full-length {highest} runs of one design met the target "
                           f"(objective {', '.join(f'{s:.4g}' for s in scores if s is not None)})")
-                self.store.log_decision(self.campaign, chosen, [], reason)
+                self.store.log_decision(self.campaign, chosen, [], reason, lease=self._fence)
                 self.decisions += 1
                 self.verified = chosen
                 return
@@ -654,7 +692,7 @@ class Engine:
                   "spent": {**spent, "wall_seconds": wall}, "candidates": self._candidates()}
         reason = (f"finished ({status}) after {self.clock_h:.0f} simulated hours: "
                   f"{len(self.completed)} runs, {spent['lab_hours']:.0f} lab hours")
-        self.store.log_decision(self.campaign, chosen, [], reason)
+        self.store.log_decision(self.campaign, chosen, [], reason, lease=self._fence)
         self.decisions += 1
         self.finished = chosen
 

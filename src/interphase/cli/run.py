@@ -6,6 +6,11 @@ The campaign's state lives in the store: after a crash (even SIGKILL), ``resume`
 with no acknowledged result lost and no request launched twice; ``resume --add-wall-hours H``
 (or ``--add-lab-hours``, ``--add-cpu-hours``) raises a budget and continues a campaign that
 ended on it. Both end by writing the campaign's report.
+
+One process runs a campaign at a time: both take the campaign's lease before they write, and a
+second process exits 2 naming the holder's PID and host. ``--take-over`` takes a campaign from a
+holder that looks alive; one that died on this host, or whose heartbeat is older than the TTL
+(``interphase.store.leases.LEASE_TTL_S``), is taken over without it (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -19,6 +24,11 @@ from interphase.cli.output import print_line
 from interphase.cli.state import open_store
 from interphase.schema import load_model_file, parse_model
 from interphase.schema.run_config import RunConfig
+from interphase.store.leases import LEASE_TTL_S
+
+TAKE_OVER_HELP = ("Take the campaign from the process that holds it. Use it only once that process is dead "
+                  "(on another host, say): one that died on this host, or whose heartbeat is older than "
+                  f"{LEASE_TTL_S:.0f} s, is taken over without it; a live one stops at its next step.")
 
 DEMO_CONFIG = {
     "name": "sei-demo",
@@ -53,8 +63,12 @@ def run_command(
     report: Annotated[Path | None, typer.Option(
         "--report", help="Folder of the report (default reports/<campaign>).")] = None,
     live: Annotated[bool, typer.Option("--live/--quiet", help="Show the live view.")] = True,
+    take_over: Annotated[bool, typer.Option("--take-over", help=TAKE_OVER_HELP)] = False,
 ) -> None:
-    """Run a closed-loop campaign until a design is verified or a budget is spent, then report."""
+    """Run a closed-loop campaign until a design is verified or a budget is spent, then report.
+
+    One process runs a campaign at a time: while another holds it, this one exits 2 and writes nothing.
+    """
     from interphase.agent.plan import resolve
 
     run_config, base_dir = load_run_config(config)
@@ -62,7 +76,7 @@ def run_command(
     from interphase.agent.engine import run_campaign
 
     with open_store(ctx, initialised=False, create=True) as store:  # a run creates the store it needs
-        outcome = run_campaign(store, plan, live=live)
+        outcome = run_campaign(store, plan, live=live, take_over=take_over)
         paths = _write_report(store, plan.spec.name, report)
     _print_outcome(outcome, paths)
 
@@ -80,16 +94,23 @@ def resume_command(
         "--add-lab-hours", help="Raise the lab-hour budget by this many hours.", show_default=False)] = None,
     add_cpu_hours: Annotated[float | None, typer.Option(
         "--add-cpu-hours", help="Raise the CPU-hour budget by this many hours.", show_default=False)] = None,
+    take_over: Annotated[bool, typer.Option("--take-over", help=TAKE_OVER_HELP)] = False,
 ) -> None:
-    """Continue a campaign from the store after a crash or a stop, or past its budget; then report."""
+    """Continue a campaign from the store after a crash or a stop, or past its budget; then report.
+
+    A killed holder (same host, or a stale heartbeat) is taken over; while one lives, this exits 2.
+    """
     from interphase.agent.engine import extend_campaign, resume_campaign
 
     added = {"add_wall_hours": add_wall_hours, "add_lab_hours": add_lab_hours, "add_cpu_hours": add_cpu_hours}
-    with open_store(ctx) as store:
+    # A store without the campaign, without a schema or without its file is told that
+    # 'interphase run CONFIG' starts the campaign (which helps; 'db init' would not). The engine
+    # checks that the file exists before it asks anything, so no empty file is left behind.
+    with open_store(ctx, initialised=False, create=True) as store:
         if any(hours is not None for hours in added.values()):
-            outcome = extend_campaign(store, campaign, live=live, **added)
+            outcome = extend_campaign(store, campaign, live=live, take_over=take_over, **added)
         else:
-            outcome = resume_campaign(store, campaign, live=live)
+            outcome = resume_campaign(store, campaign, live=live, take_over=take_over)
         paths = _write_report(store, campaign, report)
     _print_outcome(outcome, paths)
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from interphase.store.held_lease import HeldLease, hold_campaign
+from interphase.store.leases import CampaignBusyError, LeaseLostError
 from interphase.store.records import (
+    CampaignLease,
     StatusEntry,
     StoredArtifact,
     StoredCampaign,
@@ -15,6 +18,7 @@ from interphase.store.records import (
 from interphase.store.sql import TABLES, Store, design_id_for
 
 __all__ = [
-    "TABLES", "StatusEntry", "Store", "StoredCampaign", "StoredDecision", "StoredDesign",
-    "StoredArtifact", "StoredRequest", "StoredResult", "StoredSource", "design_id_for",
+    "TABLES", "CampaignBusyError", "CampaignLease", "HeldLease", "LeaseLostError", "StatusEntry", "Store",
+    "StoredArtifact", "StoredCampaign", "StoredDecision", "StoredDesign", "StoredRequest", "StoredResult",
+    "StoredSource", "design_id_for", "hold_campaign",
 ]

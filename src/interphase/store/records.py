@@ -108,3 +108,23 @@ class StatusEntry(_Stored):
     status: str
     detail: str
     at: datetime
+
+
+class CampaignLease(_Stored):
+    """The engine that holds a campaign: who, where, since when, and its last sign of life.
+
+    Attributes:
+        campaign: Campaign name.
+        holder: A random token of one engine; a renewal or a release must present it.
+        host: Host name of the holding process.
+        pid: Process id of the holding process on ``host``.
+        acquired_at: When it took the lease (UTC; the database server's clock on PostgreSQL).
+        heartbeat_at: Its last renewal (same clock).
+    """
+
+    campaign: str
+    holder: str
+    host: str
+    pid: int
+    acquired_at: datetime
+    heartbeat_at: datetime

@@ -11,6 +11,7 @@ import hashlib
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, func, inspect, select, text, update
@@ -36,7 +37,9 @@ from interphase.schema import (
 from interphase.schema.records import utc_now
 from interphase.store import migrate
 from interphase.store.engine import make_engine, resolve_url
+from interphase.store.leases import require_held
 from interphase.store.records import (
+    CampaignLease,
     StatusEntry,
     StoredArtifact,
     StoredCampaign,
@@ -106,6 +109,18 @@ class Store:
         with self._translate():
             migrate.upgrade(self.engine)
         return migrate.head_revision()
+
+    def exists(self) -> bool:
+        """Whether the database is there: False only for a SQLite file that does not exist.
+
+        Asking a missing SQLite file for anything creates it empty; ask this first to avoid that.
+        """
+        if self.backend != "sqlite":
+            return True
+        database = self.engine.url.database or ""
+        if database in ("", ":memory:") or database.startswith("file:"):
+            return True
+        return Path(database).exists()
 
     def revision(self) -> str | None:
         """The schema revision of the database, or None if it was never initialised."""
@@ -458,15 +473,25 @@ class Store:
                     session.refresh(row)
                     return self._request(session, row)
 
-    def claim_request(self, request_id: str, worker: str) -> StoredRequest:
+    def claim_request(self, request_id: str, worker: str, *,
+                      lease: CampaignLease | None = None) -> StoredRequest:
         """Claim one queued request by compare-and-set (the engine launching what it decided).
+
+        Args:
+            request_id: The request.
+            worker: Name of the claiming worker.
+            lease: The campaign lease the caller must still hold, checked in the same
+                transaction (a fence); None claims without that check.
 
         Raises:
             ConflictError: If the request is not queued (claimed already, or finished).
             NotFoundError: If there is no such request.
+            LeaseLostError: If ``lease`` is no longer held; nothing is written.
         """
         self.get_request(request_id)
         with self._session() as session:
+            if lease is not None:
+                require_held(session, lease)
             now = utc_now()
             claimed = session.execute(
                 update(RequestRow)
@@ -512,7 +537,8 @@ class Store:
     # ---------------------------------------------------------------- results
 
     def submit_result(self, result: Result, *, idempotency_key: str, request_id: str | None = None,
-                      campaign: str | None = None, supersedes: str | None = None) -> StoredResult:
+                      campaign: str | None = None, supersedes: str | None = None,
+                      lease: CampaignLease | None = None) -> StoredResult:
         """Store a result and all its observations in one transaction.
 
         Args:
@@ -522,6 +548,8 @@ class Store:
             request_id: The request this answers; it is marked done or failed.
             campaign: Campaign name, when there is no request (e.g. an import).
             supersedes: Id of the result this one corrects.
+            lease: The campaign lease the caller must still hold, checked in the same
+                transaction (a fence); None stores without that check.
 
         Returns:
             The stored result.
@@ -530,6 +558,7 @@ class Store:
             ConflictError: Key reused with another payload, or the result to correct
                 was already corrected.
             NotFoundError: Unknown source, campaign, request or superseded result.
+            LeaseLostError: If ``lease`` is no longer held; nothing is written.
 
         """
         # The key stands for this payload sent to this target: the same data for another
@@ -548,6 +577,8 @@ class Store:
         result_id = _new_id()
         try:
             with self._session() as session:
+                if lease is not None:
+                    require_held(session, lease)
                 design = self._ensure_design(session, campaign_row.id if campaign_row else None,
                                              result.design)
                 if request is not None and request.design_id != design.id:
@@ -757,10 +788,26 @@ class Store:
     # -------------------------------------------------------------- decisions
 
     def log_decision(self, campaign: str, chosen: dict[str, Any], runners_up: list[Any],
-                     reason: str, request_id: str | None = None) -> StoredDecision:
-        """Append one agent decision with its scores and a one-line reason."""
+                     reason: str, request_id: str | None = None, *,
+                     lease: CampaignLease | None = None) -> StoredDecision:
+        """Append one agent decision with its scores and a one-line reason.
+
+        Args:
+            campaign: Campaign name.
+            chosen: The chosen option (JSON-able).
+            runners_up: The options it beat (JSON-able).
+            reason: One line for people.
+            request_id: The request the decision is about, if one.
+            lease: The campaign lease the caller must still hold, checked in the same
+                transaction (a fence); None logs without that check.
+
+        Raises:
+            LeaseLostError: If ``lease`` is no longer held; nothing is written.
+        """
         campaign_row = self.get_campaign(campaign)
         with self._session() as session:
+            if lease is not None:
+                require_held(session, lease)
             row = DecisionRow(id=_new_id(), campaign_id=campaign_row.id, request_id=request_id,
                               chosen=chosen, runners_up=runners_up, reason=reason,
                               created_at=utc_now())
@@ -769,18 +816,21 @@ class Store:
                               runners_up=runners_up, reason=reason, created_at=row.created_at)
 
     def launch(self, campaign: str, requests: Sequence[Request], chosen: dict[str, Any],
-               runners_up: list[Any], reason: str) -> tuple[StoredDecision, list[StoredRequest]]:
+               runners_up: list[Any], reason: str, *,
+               lease: CampaignLease | None = None) -> tuple[StoredDecision, list[StoredRequest]]:
         """Queue requests and log the decision that made them, in one transaction.
 
         A crash leaves either the decision and all its requests, or neither, so a resumed
         campaign never finds a run without the decision that explains it (or the reverse).
         ``chosen["runs"][i]["request_id"]`` is set to the id of ``requests[i]`` when
-        ``chosen`` has such a list.
+        ``chosen`` has such a list. With ``lease``, the transaction first checks that the
+        caller still holds the campaign (a fence against a second engine).
 
         Raises:
             ConflictError: If a request's idempotency key is already used.
             NotFoundError: If the campaign, a design or a source does not exist.
             InvalidInputError: If a design belongs to another campaign.
+            LeaseLostError: If ``lease`` is no longer held; nothing is written.
         """
         campaign_row = self.get_campaign(campaign)
         rows = []
@@ -804,6 +854,8 @@ class Store:
                               for run, row in zip(chosen["runs"], rows, strict=True)]
         try:
             with self._session() as session:
+                if lease is not None:
+                    require_held(session, lease)
                 for row, request in zip(rows, requests, strict=True):
                     session.add(row)
                     self._log(session, "request", row.id, RequestStatus.QUEUED, request.idempotency_key)

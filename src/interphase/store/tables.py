@@ -192,4 +192,20 @@ class StatusLogRow(Base):
     at: Mapped[datetime] = mapped_column()
 
 
+class CampaignLeaseRow(Base):
+    """Which engine runs a campaign now: runtime state, changed by compare-and-set only.
+
+    Keyed by the campaign's name, not its id: ``interphase run`` takes the lease before it
+    stores the campaign, so that a refused second process writes nothing at all.
+    """
+
+    __tablename__ = "campaign_leases"
+    campaign: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(ID)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    acquired_at: Mapped[datetime] = mapped_column()
+    heartbeat_at: Mapped[datetime] = mapped_column()
+
+
 IMMUTABLE_TABLES = ("results", "observations", "artifacts", "decisions", "status_log")
