@@ -89,6 +89,7 @@ def test_extensions_that_cannot_be_granted_name_their_field_and_write_nothing(st
              ("spent", {"add_lab_hours": -1.0}, "add_lab_hours"),
              ("spent", {"add_lab_hours": float("nan")}, "add_lab_hours"),
              ("spent", {"add_cpu_hours": 1.0}, "add_cpu_hours"),  # no CPU limit to raise
+             ("spent", {"add_lab_hours": 1e300}, "add_lab_hours"),  # past the budget's limit
              ("found", {"add_lab_hours": 10.0}, "campaign")]
     for campaign, added, field in cases:
         with pytest.raises(InvalidInputError) as error:

@@ -46,6 +46,7 @@ from interphase.schema import (
     RequestStatus,
     Result,
     StopRule,
+    parse_model,
 )
 from interphase.schema.plain import plain_json
 from interphase.schema.run_config import Budget, RunConfig
@@ -181,6 +182,11 @@ def _log_extension(store: Store, campaign: str, config: RunConfig, added: dict[s
             raise InvalidInputError(f"add_{name}", f"the campaign's {name} budget has no limit; "
                                     "there is nothing to add to")
         raised[name] += float(hours)
+        try:
+            parse_model(Budget, {name: raised[name]})
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"add_{name}", f"the {name} budget would become {raised[name]:g} h: "
+                                    f"{exc.problem}") from None
     new_budget = Budget.model_validate(raised)
     clock_h = max((float(d.chosen.get("clock_h", 0.0)) for d in decisions), default=0.0)
     text = ", ".join(f"{hours:g} {name.replace('_', ' ')} (now {raised[name]:g})"
