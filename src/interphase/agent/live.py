@@ -46,4 +46,22 @@ class LiveView:
             table.add_row(resource, f"{slots - view.free.get(resource, 0)}/{slots}", str(len(done)), best)
         hits = sum(1 for c in view.completed if c.meets_target)
         footer = Text(f"{hits} run(s) met the target; last decision: {last_reason or '-'}", overflow="fold")
-        self._live.update(Group(table, footer))
+        failure = last_failure(view)
+        lines = [table, footer] + ([Text(failure, style="yellow", overflow="ellipsis", no_wrap=True)]
+                                   if failure else [])
+        self._live.update(Group(*lines))
+
+
+def last_failure(view: CampaignView, max_chars: int = 300) -> str | None:
+    """One line on the campaign's latest failed run (its source, hour and message), or None.
+
+    A solver's own report of a failed solve is in the result (its message and
+    ``metadata["solver_output"]``); this line is all the terminal shows of it.
+    """
+    failed = [c for c in view.completed if c.result.status.value == "failed"]
+    if not failed:
+        return None
+    run = failed[-1]
+    message = " ".join(run.result.message.split()) or "no message"
+    line = f"{len(failed)} failed run(s); last: {run.source} at {run.finished_h:,.0f} h: {message}"
+    return line if len(line) <= max_chars else line[:max_chars - 3] + "..."

@@ -9,7 +9,8 @@ chunk is another simulation; its first step starts from a state of the other one
 a compiled state mapper between them, which moves results by about 1e-13 relative.
 
 A run that stops early (a solver error, a cut-off never reached, a safety event, NaN)
-keeps the cycles it completed and says why it stopped; nothing raises.
+keeps the cycles it completed and says why it stopped; nothing raises. What the solver prints
+while it runs is kept with the run (:mod:`.solver_output`), not shown on the terminal.
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ import pybamm
 from interphase.sources.pybamm_cell.experiment import StepPlan
 from interphase.sources.pybamm_cell.model_cache import CachedSimulation
 from interphase.sources.pybamm_cell.readout import NonFiniteValueError, cycle_values, solved
+from interphase.sources.pybamm_cell.solver_output import (
+    MAX_LINES,
+    SolverOutput,
+    captured_solver_output,
+    solver_summary,
+)
 
 MAX_MESSAGE_CHARS = 400
 
@@ -35,11 +42,14 @@ class CycleRun:
         rows: Observable values of each completed cycle, cycle 1 first.
         failure: Why the run stopped before the last cycle, or None.
         chunks: Solver calls made.
+        solver_output: What the solver printed (SUNDIALS errors, PyBaMM's log), at most
+            :data:`~.solver_output.MAX_LINES` lines.
     """
 
     rows: list[dict[str, float]] = field(default_factory=list)
     failure: str | None = None
     chunks: int = 0
+    solver_output: list[str] = field(default_factory=list)
 
 
 class _ExperimentRecorder(pybamm.callbacks.LoggingCallback):
@@ -107,17 +117,22 @@ def solve_cycles(simulation_for: Callable[[int], CachedSimulation], inputs: dict
         entry = simulation_for(length)
         recorder = _ExperimentRecorder()
         run.chunks += 1
+        printed = SolverOutput()
         try:
-            with entry.lock:
+            with entry.lock, captured_solver_output() as printed:
                 solution = entry.simulation.solve(inputs=inputs, calc_esoh=False, starting_solution=start,
                                                   callbacks=[recorder])
         except MemoryError:
             raise
         except Exception as exc:  # noqa: BLE001 - PyBaMM and CasADi raise many types for one bad run
-            run.failure = _message(done + 1, f"{type(exc).__name__}: {_first_line(exc)}", recorder)
+            _keep(run, printed.lines)
+            run.failure = _message(done + 1, f"{type(exc).__name__}: {_first_line(exc)}", recorder, run)
             return run
+        _keep(run, printed.lines)
+        # Every step infeasible gives an empty solution, which has no cycles.
+        solved_cycles = getattr(solution, "cycles", None) or []
         # A starting solution comes back as an extra first cycle.
-        cycles = solution.cycles[1:] if start is not None else solution.cycles
+        cycles = solved_cycles[1:] if start is not None else solved_cycles
         for offset, cycle in enumerate(cycles):
             problem = _cycle_problem(cycle.steps, plan)
             if problem is None:
@@ -126,13 +141,13 @@ def solve_cycles(simulation_for: Callable[[int], CachedSimulation], inputs: dict
                     continue
                 except NonFiniteValueError as exc:
                     problem = str(exc)
-            run.failure = _message(done + offset + 1, problem, recorder)
+            run.failure = _message(done + offset + 1, problem, recorder, run)
             return run
         if len(cycles) < length:
-            run.failure = _message(done + len(cycles) + 1, "the solver stopped", recorder)
+            run.failure = _message(done + len(cycles) + 1, "the solver stopped", recorder, run)
             return run
         start = solution.last_state
-        del solution, cycles
+        del solution, cycles, solved_cycles
     return run
 
 
@@ -152,10 +167,20 @@ def _cycle_problem(steps: list[pybamm.Solution], plan: tuple[StepPlan, ...]) -> 
     return None
 
 
-def _message(cycle: int, problem: str, recorder: _ExperimentRecorder) -> str:
+def _keep(run: CycleRun, lines: list[str]) -> None:
+    """Add a chunk's solver output to the run's (repeats dropped, capped)."""
+    run.solver_output = list(dict.fromkeys([*run.solver_output, *lines]))[:MAX_LINES]
+
+
+def _message(cycle: int, problem: str, recorder: _ExperimentRecorder, run: CycleRun) -> str:
+    """Why a run stopped, in one line: the cycle, the problem, PyBaMM's account, the solver's first error."""
     detail = "; ".join(dict.fromkeys(recorder.problems))
+    printed = solver_summary(run.solver_output)
+    solver = f"; solver: {printed}" if printed else ""
     text = f"stopped in cycle {cycle}: {problem}" + (f" ({detail})" if detail else "")
-    return text[:MAX_MESSAGE_CHARS]
+    # The solver's line says where it gave up (the time and step size); keep it whole.
+    room = max(MAX_MESSAGE_CHARS - len(solver), MAX_MESSAGE_CHARS // 2)
+    return text[:room] + solver[:MAX_MESSAGE_CHARS // 2]
 
 
 def _first_line(error: object) -> str:

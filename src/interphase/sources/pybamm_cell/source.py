@@ -43,7 +43,9 @@ class PyBaMMCellSource(Source):
     PyBaMM is deterministic, so the seed only enters the provenance. Warnings PyBaMM
     raises during a run are kept in ``result.metadata["warnings"]`` rather than shown
     (``warnings.catch_warnings`` is process-wide: run sources in processes, not threads,
-    when warnings matter).
+    when warnings matter); what the solver prints (SUNDIALS's errors from C, PyBaMM's log)
+    is kept in ``result.metadata["solver_output"]``, and a failed run's message ends with
+    the solver's first error.
 
     Args:
         world: The world whose design space, protocol and source settings to use.
@@ -103,7 +105,7 @@ class PyBaMMCellSource(Source):
                                    cost=Cost(cpu_seconds=time.process_time() - started))
         cost = Cost(cpu_seconds=time.process_time() - started)
         rows = observations(run.rows, protocol.n_cycles, self.spec.observables)
-        metadata = self._metadata(protocol, run.chunks, caught)
+        metadata = self._metadata(protocol, run.chunks, caught, run.solver_output)
         provenance = self.provenance(design, protocol, seed, self._provenance_extra())
         outcome = stop_outcome(rows, len(run.rows), protocol)
         if outcome.stopped:
@@ -126,8 +128,8 @@ class PyBaMMCellSource(Source):
     def _provenance_extra(self) -> dict[str, Any]:
         return {"world": self.world.name, "config": self.config.model_dump(mode="json")}
 
-    def _metadata(self, protocol: Protocol, chunks: int,
-                  caught: list[warnings.WarningMessage]) -> dict[str, Any]:
+    def _metadata(self, protocol: Protocol, chunks: int, caught: list[warnings.WarningMessage],
+                  solver_output: list[str]) -> dict[str, Any]:
         messages = list(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
         return {
             "model": self.config.model,
@@ -136,4 +138,5 @@ class PyBaMMCellSource(Source):
             "reference_cycle": reference_cycle(protocol.n_cycles),
             "chunks": chunks,
             "warnings": messages[:MAX_WARNINGS_KEPT],
+            "solver_output": list(solver_output),
         }
