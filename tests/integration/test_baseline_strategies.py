@@ -7,6 +7,7 @@ the empirical model), stored through the store's request and result API as the e
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -417,3 +418,98 @@ def test_mf_gp_stops_simulating_at_its_cap(conductivity: Campaign, rng: np.rando
     conductivity.launch(EMPIRICAL, proposal.chosen[0].option.design)
     assert strategy.propose(conductivity.view(), CPU, 2) is None
     assert strategy.propose(conductivity.view(), ROBOT, 4) is not None, "the lab goes on"
+
+
+def screened_world(conductivity_world: World, path: Path) -> Path:
+    """The conductivity world whose cheap source is an instrument without channels, priced in lab hours only.
+
+    ``hte-screen`` reads the robot's own table (fidelity 10, no channels: it runs on a CPU worker),
+    at 0.05 lab hours a request and no CPU time, the way a screening instrument is priced.
+    """
+    import yaml
+
+    world = conductivity_world.model_dump(mode="json", exclude_none=True)
+    robot = world["sources"][ROBOT]
+    screen = {key: value for key, value in robot.items() if key != "channels"}
+    screen.update({"fidelity": 10, "cost": {"lab_hours": 0.05}, "description": "a screen"})
+    world.update({"name": "robot-screen", "sources": {ROBOT: robot, "hte-screen": screen}})
+    path.write_text(yaml.safe_dump(world))
+    return path
+
+
+def test_mf_gp_prices_a_screen_without_cpu_time_in_the_lab_hours_the_clock_charges(
+        conductivity_world: World, tmp_path: Path) -> None:
+    from interphase.agent.engine import run_campaign
+    from interphase.agent.plan import resolve
+    from interphase.schema.run_config import RunConfig
+
+    world = screened_world(conductivity_world, tmp_path / "robot-screen.yaml")
+    store = Store(f"sqlite:///{tmp_path / 'interphase.db'}")
+    store.init()
+    try:
+        config = RunConfig(name="screened", world=str(world), strategy="mf-gp", seed=0,
+                           agent={"n_init": 2, "max_simulations": 6, "num_fantasies": 4, "candidate_set": 64,
+                                  "raw_samples": 16},
+                           budget={"lab_hours": 4}, stop={"until_verified": False})
+        outcome = run_campaign(store, resolve(config))
+        scores = [d.chosen["scores"] for d in store.list_decisions("screened")
+                  if d.chosen.get("kind") == "launch" and d.chosen["scores"].get("phase") == "mf-mes"]
+    finally:
+        store.close()
+    assert outcome.status == "budget"
+    assert outcome.by_source["hte-screen"]["runs"] == 6 and outcome.by_source[ROBOT]["runs"] >= 4
+    assert scores, "the multi-fidelity GP took over from the Sobol designs"
+    for entry in scores:  # what the clock charges each: 0.05 and 0.5 lab hours, not 0 CPU hours
+        assert entry["simulation"] == "hte-screen"
+        assert entry["cost_hours"] == {"simulation": pytest.approx(0.05), "lab": pytest.approx(0.5)}
+
+
+def test_price_is_the_clock_hours_and_never_zero(conductivity: Campaign) -> None:
+    from interphase.agent.strategies.pricing import MIN_PRICE_H, price_hours
+    from interphase.agent.view import clock_hours
+    from interphase.schema import Cost
+
+    view = conductivity.view()
+    design = random_designs(conductivity, 1, np.random.default_rng(0))[0]
+    assert price_hours(view, ROBOT, design) == pytest.approx(0.5)  # lab hours
+    assert price_hours(view, EMPIRICAL, design) == pytest.approx(0.001 / 3600.0)  # CPU time
+    assert clock_hours(Cost(lab_hours=2.0, cpu_seconds=7200.0)) == 2.0  # both: the lab hours hold the slot
+    assert clock_hours(Cost()) == 0.0
+    free = dataclasses.replace(view, estimate_cost=lambda s, d, p: Cost())
+    assert price_hours(free, ROBOT, design) == MIN_PRICE_H > 0.0
+
+
+@pytest.mark.parametrize("name", [*BASELINES, "interphase"])
+def test_every_strategy_plans_lab_tests_in_a_world_without_a_simulator(
+        name: str, conductivity_world: World, tmp_path: Path) -> None:
+    """The robot alone (an instrument on channels): each strategy tests on it, none ends with nothing run."""
+    import yaml
+
+    from interphase.agent.engine import run_campaign
+    from interphase.agent.plan import resolve
+    from interphase.schema.run_config import RunConfig
+
+    world = conductivity_world.model_dump(mode="json", exclude_none=True)
+    world.update({"name": "robot-only", "sources": {ROBOT: world["sources"][ROBOT]}})
+    path = tmp_path / "robot-only.yaml"
+    path.write_text(yaml.safe_dump(world))
+    light = {"members": 2, "epochs": 8, "warm_epochs": 4, "min_steps": 20, "candidates": 64, "local_moves": 2,
+             "n_samples": 2} if name == "interphase" else {}
+    store = Store(f"sqlite:///{tmp_path / 'interphase.db'}")
+    store.init()
+    try:
+        config = RunConfig(name="robot-only", world=str(path), strategy=name, seed=2, agent=light,
+                           budget={"lab_hours": 4}, stop={"until_verified": False})
+        outcome = run_campaign(store, resolve(config))
+        launches = [d.chosen for d in store.list_decisions("robot-only") if d.chosen["kind"] == "launch"]
+    finally:
+        store.close()
+    assert outcome.status == "budget", outcome.summary_lines()
+    assert outcome.by_source[ROBOT]["runs"] >= 8  # the budget's 4 lab hours, half an hour a test
+    assert {run["source"] for chosen in launches for run in chosen["runs"]} == {ROBOT}
+    if name == "interphase":  # a first round fills the space (a refused request frees its channel at once)
+        assert launches[0]["scores"]["phase"] == "space-filling" and len(launches[0]["runs"]) == 4
+        filling = [c for c in launches if c["scores"].get("phase") == "space-filling"]
+        assert all(c["clock_h"] == 0.0 for c in filling)  # the model's first fit comes after the first round
+        picked = [run for chosen in launches[len(filling):] for run in chosen["runs"]]
+        assert picked and all(run["predicted"][CONDUCTIVITY]["p_meet"] is not None for run in picked)

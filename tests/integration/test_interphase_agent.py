@@ -291,3 +291,22 @@ def test_a_world_with_one_simulator_forecasts_from_it_and_simulates_each_pick_fi
     assert 0.0 < forecast["mean"] < 2.0 and forecast["raw_mean"] == forecast["mean"]  # S/m; no miss yet
     first = [d for d in decisions if "would test next" in d.reason]
     assert first and decisions.index(first[0]) < decisions.index(lab[0])
+
+
+def test_a_lab_without_simulators_fills_the_space_with_cells_then_the_model_picks(
+        store: Store, short_world: Path) -> None:
+    """A cycler and a post-mortem only: a first round of space-filling cells, then the model's picks."""
+    world = yaml.safe_load(short_world.read_text())
+    world["sources"] = {name: world["sources"][name] for name in ("lab-cell", "post-mortem")}
+    short_world.write_text(yaml.safe_dump(world))
+    config = RunConfig(name="agent-lab-only", world=str(short_world), strategy="interphase", seed=3,
+                       agent=LIGHT, budget={"lab_hours": 2000},
+                       stop={"max_runs": 10, "until_verified": False})
+    outcome = run_campaign(store, resolve(config))
+    launches = [d.chosen for d in store.list_decisions("agent-lab-only") if d.chosen["kind"] == "launch"]
+    assert outcome.runs == 10 and set(outcome.by_source) == {"lab-cell"}
+    assert launches[0]["scores"]["phase"] == "space-filling" and len(launches[0]["runs"]) == 4
+    assert launches[0]["resource"] == "lab-cell"
+    later = [run for chosen in launches if chosen["scores"].get("phase") != "space-filling"
+             for run in chosen["runs"] if not run["replicate_of"]]  # early replicates carry no forecast
+    assert later and all(0.0 < run["predicted"]["Capacity retention"]["p_meet"] <= 1.0 for run in later)

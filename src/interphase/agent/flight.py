@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from interphase.agent.view import RunningTest
+from interphase.agent.view import RunningTest, clock_hours
 from interphase.schema import Design, Protocol, Result
 
 CYCLE = "cycle"
@@ -55,8 +55,7 @@ class Flight:
     def duration_h(self) -> float:
         """Simulated hours the full run takes: lab hours, or CPU seconds as hours."""
         assert self.result is not None
-        cost = self.result.cost
-        return cost.lab_hours if cost.lab_hours > 0 else cost.cpu_seconds / 3600.0
+        return clock_hours(self.result.cost)
 
     @property
     def end_h(self) -> float:

@@ -22,6 +22,21 @@ CPU = "cpu"
 """The resource every simulation shares: the campaign's CPU workers."""
 
 
+def clock_hours(cost: Cost) -> float:
+    """Simulated hours a run holds its slot on the campaign's clock: its lab hours, else its CPU time.
+
+    A source priced in lab hours holds a slot for those hours wherever it runs (a channel, or a
+    CPU worker for an instrument without channels); one priced in CPU seconds alone, for that time.
+
+    Args:
+        cost: The run's cost.
+
+    Returns:
+        Hours (0 for a run that costs nothing).
+    """
+    return cost.lab_hours if cost.lab_hours > 0 else cost.cpu_seconds / 3600.0
+
+
 @dataclass(frozen=True)
 class CompletedRun:
     """A run whose result is in the store.

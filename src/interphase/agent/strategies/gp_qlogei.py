@@ -28,9 +28,10 @@ import numpy as np
 
 from interphase.agent.options import Option, Proposal, ScoredOption
 from interphase.agent.region import TargetRegion, is_new
+from interphase.agent.strategies.pricing import price_hours
 from interphase.agent.strategies.trial_and_error import ENGINE_SETTINGS, launched_on, sobol_options
 from interphase.agent.strategy import Strategy, register_strategy
-from interphase.agent.view import CPU, CampaignView, CompletedRun
+from interphase.agent.view import CampaignView, CompletedRun
 from interphase.schema import Design, InvalidInputError, Result, ResultStatus
 
 #: z-score of the 5 % and 95 % quantiles of a normal posterior.
@@ -250,12 +251,6 @@ def check_settings(settings: dict[str, Any], allowed: dict[str, type], strategy:
             raise InvalidInputError(f"agent.{key}", f"expected a positive {kind.__name__}, got {value!r}")
 
 
-def lab_hours(view: CampaignView, source: str, design: Design) -> float:
-    """Expected cost of a full-length run in the hours of its resource (CPU hours for a simulation)."""
-    cost = view.estimate_cost(source, design, view.protocol)
-    return cost.cpu_seconds / 3600.0 if view.resource_of[source] == CPU else cost.lab_hours
-
-
 class GPqLogEI(Strategy):
     """``SingleTaskGP`` + ``qLogExpectedImprovement`` on the highest-fidelity source's endpoint.
 
@@ -343,7 +338,7 @@ class GPqLogEI(Strategy):
             at = prediction[observable]
             chosen.append(ScoredOption(
                 option=Option(source=source, design=design, protocol=view.protocol),
-                value=ei, cost=lab_hours(view, source, design), utility=float(log_ei[i]),
+                value=ei, cost=price_hours(view, source, design), utility=float(log_ei[i]),
                 predicted=prediction,
                 why=f"qLogEI {ei:.3g} at GP mean {at['mean']:.4g} ± {at['std']:.2g}"))
         if len(chosen) < slots:  # a candidate repeated a design or scored nothing: fill in from Sobol
@@ -382,7 +377,7 @@ class GPqLogEI(Strategy):
         predicted = posterior_summary(model, points[best], observable, score_sign(view))
         designs = region.from_region(points[best])
         return tuple(ScoredOption(option=Option(source=source, design=design, protocol=view.protocol),
-                                  value=math.exp(float(log_ei[i])), cost=lab_hours(view, source, design),
+                                  value=math.exp(float(log_ei[i])), cost=price_hours(view, source, design),
                                   utility=float(log_ei[i]), predicted=prediction,
                                   why="Sobol point, not chosen")
                      for i, design, prediction in zip(best, designs, predicted, strict=True))

@@ -20,6 +20,11 @@ At every event it decides four things together:
 - *how many at once*: the free slots, filled greedily by marginal gain per cost (a design next to
   a chosen or running one adds little).
 
+A world without a simulator (its sources all on lab channels: a cycler and a post-mortem, or
+instruments over tables) has nothing to fill the space before the first fit, so the lab does
+it: space-filling tests of the target's region, until one round of them (the channels of the
+highest-fidelity source, at least two) has results; the model is fitted on those and takes over.
+
 The model (``models.surrogate.Surrogate``) is refitted when a highest-fidelity result arrives or
 after ``refit_every`` new simulations: warm-started from the last fit, from scratch when the
 records grew by half.
@@ -40,6 +45,8 @@ from interphase.agent.fade import FadeCalibration
 from interphase.agent.options import Option, Proposal, ScoredOption, StopOrder
 from interphase.agent.region import TargetRegion
 from interphase.agent.shortlist import ReferenceShortlist
+from interphase.agent.strategies.pricing import price_hours
+from interphase.agent.strategies.trial_and_error import launched_on, sobol_options
 from interphase.agent.strategy import Strategy, register_strategy
 from interphase.agent.track_record import Failures, Misses, estimate_std, horizon_estimate, pooled_std
 from interphase.agent.view import CPU, CampaignView, RunningTest
@@ -196,7 +203,7 @@ class InterphaseAgent(Strategy):
         highest = [c for c in view.completed if c.source == view.highest_fidelity]
         sims = [c for c in view.completed if view.resource_of[c.source] == CPU]
         shown = sum(r.cycles_done for r in view.running if r.source == view.highest_fidelity)
-        if self.surrogate is None and (len(sims) + len(highest) < self.options["min_simulations"]
+        if self.surrogate is None and (len(sims) + len(highest) < self._first_fit_records(view)
                                        or len(view.runs_of(self._reference(view), running=False))
                                        < self._reference_runs_wanted(view)):
             return
@@ -241,13 +248,41 @@ class InterphaseAgent(Strategy):
 
     # ------------------------------------------------------------------ deciding
 
+    def _first_fit_records(self, view: CampaignView) -> int:
+        """Results before the model's first fit: ``min_simulations``, or one lab round without a simulator."""
+        if view.sources_on(CPU):
+            return int(self.options["min_simulations"])
+        return max(2, view.capacity.get(view.resource_of[view.highest_fidelity], 1))
+
     def propose(self, view: CampaignView, resource: str, slots: int) -> Proposal | None:
         """Simulations on CPU workers, tests (and replicates) on the highest-fidelity channels."""
         if resource == CPU:
             return self._simulations(view, slots)
-        if resource == view.resource_of[view.highest_fidelity] and self.surrogate is not None:
+        if resource != view.resource_of[view.highest_fidelity]:
+            return None
+        if self.surrogate is not None:
             return self._tests(view, slots)
+        if not view.sources_on(CPU):
+            return self._first_tests(view, slots)
         return None
+
+    def _first_tests(self, view: CampaignView, slots: int) -> Proposal | None:
+        """Space-filling tests of the target's region on the lab, in a world without a simulator.
+
+        The region's Sobol sequence, as trial and error runs it, until :meth:`_first_fit_records`
+        results are in; the model's first fit stands on them.
+        """
+        source = view.highest_fidelity
+        region = TargetRegion.of(view.design_space, view.target)
+        chosen = sobol_options(view, region, source, slots, region.to_region(launched_on(view, source)),
+                               "space-filling before the first model (no simulator)")
+        if not chosen:
+            return None
+        done = len(view.runs_of(source, running=False))
+        return Proposal(chosen=tuple(chosen), reason=(
+            f"{source} at {len(chosen)} design(s): space-filling tests of the target region before the "
+            f"model's first fit ({done} of {self._first_fit_records(view)} results); the world has no "
+            "simulator to fill the space first"), scores={"phase": "space-filling"})
 
     def _simulations(self, view: CampaignView, slots: int) -> Proposal | None:
         """Screen the lab's shortlist with the best affordable simulator, else refine with the cheapest."""
@@ -348,7 +383,7 @@ class InterphaseAgent(Strategy):
 
         None: only the cheapest.
         """
-        if self.options["max_screens"] <= 0:
+        if self.options["max_screens"] <= 0 or not view.sources_on(CPU):
             return None
         cheapest = view.sources_on(CPU)[0]
         affordable = [name for name in _affordable_simulators(view, self.options["screen_cpu_seconds"])
@@ -999,8 +1034,7 @@ class InterphaseAgent(Strategy):
 
     @staticmethod
     def _cost_h(view: CampaignView, source: str, design: Design) -> float:
-        cost = view.estimate_cost(source, design, view.protocol)
-        return cost.lab_hours if cost.lab_hours > 0 else cost.cpu_seconds / 3600.0
+        return price_hours(view, source, design)
 
 
 def _bound_probability(view: CampaignView, observable: str, mean: torch.Tensor,

@@ -6,8 +6,10 @@ measures the objective (fidelity 0.0), both run for the world's whole protocol. 
 outcome standardised) models the score of both, failed and stopped runs entering at the worst
 score of their fidelity. ``qMultiFidelityMaxValueEntropy`` measures what a run tells about the
 maximum at fidelity 1 (``project_to_target_fidelity``), divided by its cost
-(``InverseCostWeightedUtility`` over an ``AffineFidelityCostModel`` fitted to
-``view.estimate_cost`` in hours: CPU hours for the simulation, lab hours for the lab).
+(``InverseCostWeightedUtility`` over an ``AffineFidelityCostModel`` through both sources' prices:
+the hours the campaign's clock charges each, lab hours for a source priced in them, CPU time
+otherwise, never zero; :mod:`.pricing`). A cheap source on the CPU that is priced in lab hours
+alone (an instrument without channels) is priced in those.
 
 The engine asks per resource. For the lab the acquisition is optimised with the fidelity
 fixed at 1 and the best designs are always proposed (a lab is never left idle while its
@@ -38,12 +40,12 @@ from interphase.agent.strategies.gp_qlogei import (
     botorch_on_record,
     check_settings,
     finite_or_none,
-    lab_hours,
     objective_name,
     posterior_summary,
     score_sign,
     training_data,
 )
+from interphase.agent.strategies.pricing import price_hours
 from interphase.agent.strategies.trial_and_error import launched_on, sobol_options
 from interphase.agent.strategy import Strategy, register_strategy
 from interphase.agent.view import CPU, CampaignView
@@ -54,7 +56,7 @@ DEFAULTS = {"num_fantasies": 8, "candidate_set": 256, "num_restarts": 2, "raw_sa
 
 
 def cheap_simulation(view: CampaignView) -> str | None:
-    """The cheapest CPU source that measures the objective (at the region's centre), or None."""
+    """The CPU source that measures the objective at the least price (at the region's centre), or None."""
     observable = objective_name(view)
     if view.resource_of[view.highest_fidelity] == CPU:
         return None
@@ -63,8 +65,8 @@ def cheap_simulation(view: CampaignView) -> str | None:
     simulations = [name for name in view.sources_on(CPU) if observable in view.sources[name].observables]
     if not simulations:
         return None
-    return min(simulations, key=lambda name: (view.estimate_cost(name, centre, view.protocol).cpu_seconds,
-                                              view.sources[name].fidelity, name))
+    return min(simulations,
+               key=lambda name: (price_hours(view, name, centre), view.sources[name].fidelity, name))
 
 
 class MultiFidelityGP(Strategy):
@@ -155,11 +157,14 @@ class MultiFidelityGP(Strategy):
         return int(self.settings.get(key, DEFAULTS[key]))
 
     def _cost_hours(self, view: CampaignView, region: TargetRegion, cheap: str) -> tuple[float, float]:
-        """Mean full-length cost in hours of the simulation and of the lab over 8 Sobol designs."""
+        """Mean full-length prices of the cheap source and of the lab over 8 Sobol designs.
+
+        Both are clock hours (:func:`.pricing.price_hours`), strictly positive.
+        """
         designs = region.from_region(region.sobol(8, view.seed)) if region.dim else region.from_region(
             np.empty((1, 0)))
-        sim = float(np.mean([lab_hours(view, cheap, design) for design in designs]))
-        lab = float(np.mean([lab_hours(view, view.highest_fidelity, design) for design in designs]))
+        sim = float(np.mean([price_hours(view, cheap, design) for design in designs]))
+        lab = float(np.mean([price_hours(view, view.highest_fidelity, design) for design in designs]))
         return sim, lab
 
     def _mes(self, view: CampaignView, region: TargetRegion, source: str, fidelity: float, slots: int,
@@ -217,7 +222,7 @@ class MultiFidelityGP(Strategy):
             at = prediction[observable]
             chosen.append(ScoredOption(
                 option=Option(source=source, design=design, protocol=view.protocol), value=gain,
-                cost=lab_hours(view, source, design), utility=float(utility[i]), predicted=prediction,
+                cost=price_hours(view, source, design), utility=float(utility[i]), predicted=prediction,
                 why=f"MF-MES {gain:.3g} nats at fidelity {fidelity:g}, "
                     f"GP mean {at['mean']:.4g} ± {at['std']:.2g}"))
         if len(chosen) < slots and source == view.highest_fidelity:  # never leave a lab channel idle

@@ -19,8 +19,9 @@ import numpy as np
 
 from interphase.agent.options import Option, Proposal, ScoredOption
 from interphase.agent.region import TargetRegion, is_new
+from interphase.agent.strategies.pricing import price_hours
 from interphase.agent.strategy import Strategy, register_strategy
-from interphase.agent.view import CPU, CampaignView
+from interphase.agent.view import CampaignView
 from interphase.schema import Design, InvalidInputError
 
 #: Keys of a run configuration's ``agent:`` block that the engine reads, not the strategy (none now:
@@ -73,10 +74,8 @@ def sobol_options(view: CampaignView, region: TargetRegion, source: str, slots: 
 
 
 def _unscored(view: CampaignView, source: str, design: Design, why: str) -> ScoredOption:
-    cost = view.estimate_cost(source, design, view.protocol)
-    hours = cost.lab_hours if view.resource_of[source] != CPU else cost.cpu_seconds / 3600.0
     return ScoredOption(option=Option(source=source, design=design, protocol=view.protocol),
-                        value=0.0, cost=hours, utility=0.0, why=why)
+                        value=0.0, cost=price_hours(view, source, design), utility=0.0, why=why)
 
 
 class TrialAndError(Strategy):
