@@ -36,6 +36,6 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 
-clean:  # keeps the committed discovery ledger (benchmarks/results/discovery-*.json)
+clean:  # keeps the committed discovery ledger (benchmarks/results/discovery-*.json) and its stores
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache
-	find benchmarks/results -type f ! -name 'discovery-*.json' -delete 2>/dev/null || true
+	find benchmarks/results -type f ! -name 'discovery-*.json' ! -name 'discovery-*.db*' -delete 2>/dev/null || true

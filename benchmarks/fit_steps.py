@@ -41,7 +41,7 @@ from interphase.schema.run_config import RunConfig
 from interphase.store import Store
 
 RESULTS_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
-DEFAULT_DB = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "discovery-sei-life.db"
+DEFAULT_DB = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "discovery-sei-life.db"
 SCORES = ("crps_standardised", "nll_standardised", "coverage_90")
 
 

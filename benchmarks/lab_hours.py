@@ -31,7 +31,7 @@ from interphase.schema.run_config import RunConfig
 from interphase.store import Store
 
 RESULTS_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
-DEFAULT_DB = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "discovery-sei-life.db"
+DEFAULT_DB = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "discovery-sei-life.db"
 TEMPERATURE = "Ambient temperature [K]"
 CHARGE = "Charge C-rate"
 

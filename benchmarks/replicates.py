@@ -32,7 +32,7 @@ from interphase.schema.run_config import RunConfig
 from interphase.store import Store
 
 RESULTS_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
-DEFAULT_DB = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "discovery-sei-life.db"
+DEFAULT_DB = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "discovery-sei-life.db"
 TEMPERATURE = "Ambient temperature [K]"
 RETENTION = "Capacity retention"
 BANDS_C = ((-np.inf, 25.0, "below 25 °C"), (25.0, 35.0, "25-35 °C"), (35.0, np.inf, "35 °C and above"))

@@ -38,7 +38,7 @@ from interphase.sources.world import load_world
 from interphase.store import Store
 
 RESULTS_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
-DEFAULT_DB = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "discovery-sei-life.db"
+DEFAULT_DB = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "discovery-sei-life.db"
 RETENTION = "Capacity retention"
 
 

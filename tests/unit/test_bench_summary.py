@@ -155,3 +155,32 @@ def test_a_variants_settings_add_to_the_benchmarks_defaults_and_do_not_replace_t
     assert settings["mf-gp"] == DEFAULT_SETTINGS["mf-gp"] and settings["gp-qlogei"] == {"q": 2}
     assert strategy_settings() == DEFAULT_SETTINGS
     assert strategy_settings({"interphase": {"max_simulations": 96}})["interphase"]["max_simulations"] == 96
+
+
+def test_failed_campaigns_are_counted_apart_and_listed_under_their_strategy() -> None:
+    broken = {"strategy": "gp-qlogei", "seed": 3, "campaign": "sei-life-gp-qlogei-s3", "status": "failed",
+              "verified": False, "discovery_h": None, "wall_seconds": 4.0,
+              "error": {"type": "ValueError", "message": "Costs must be strictly positive."}}
+    rows = [row("gp-qlogei", s, h) for s, h in enumerate([1000.0, 3000.0])] + [broken]
+    rows += [row("interphase", s, 500.0) for s in range(2)]
+    summary = summarise(rows)
+    entry = summary["gp-qlogei"]
+    assert (entry["seeds"], entry["verified"], entry["failed"]) == (2, 2, 1)
+    assert entry["median_h"] == pytest.approx(2000.0)  # the failed seed is no seed of the figures
+    assert entry["acceleration"] == pytest.approx(4.0)
+    assert entry["failures"] == [{"seed": 3, "campaign": "sei-life-gp-qlogei-s3",
+                                  "error": "ValueError: Costs must be strictly positive."}]
+    lines = summary_lines(summary)
+    assert lines[0].startswith("gp-qlogei: median discovery 2000 h") and ", 1 failed," in lines[0]
+    assert lines[1] == "  sei-life-gp-qlogei-s3 failed: ValueError: Costs must be strictly positive."
+    assert bench.finished_rows(rows) == [r for r in rows if r is not broken]
+
+
+def test_agent_settings_by_strategy_or_the_interphase_agents_own() -> None:
+    from interphase.agent.bench_config import parse_agent_settings
+
+    assert parse_agent_settings('{"replicate_misses": "first-launch"}', bench.STRATEGIES) == {
+        "interphase": {"replicate_misses": "first-launch"}}  # benchmarks/discovery.py's form
+    assert parse_agent_settings('{"mf-gp": {"n_init": 4}, "interphase": {}}', bench.STRATEGIES) == {
+        "mf-gp": {"n_init": 4}, "interphase": {}}
+    assert parse_agent_settings("{}", ["gp-qlogei"]) == {}

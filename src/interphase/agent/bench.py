@@ -6,6 +6,10 @@ be stopped and started again and runs in the background across sessions. Discove
 the simulated hour at which a design is verified on the highest-fidelity source (the same
 replicate rule for every strategy); a campaign that spends its budget without a verified design
 counts as not discovered (its time is the budget's end, and it is reported as censored).
+
+A campaign that raises (a strategy's bug, a numerical failure) does not stop the others: it
+becomes a row with ``status`` ``"failed"`` and its ``error`` (type and message), the summary
+counts and lists it apart from the campaigns that ran, and the next start runs it again.
 """
 
 from __future__ import annotations
@@ -21,10 +25,14 @@ from typing import Any
 
 import numpy as np
 
+from interphase.schema import parse_model
 from interphase.schema.plain import plain_json
 from interphase.schema.run_config import RunConfig
 
 STRATEGIES = ("trial-and-error", "gp-qlogei", "mf-gp", "interphase")
+FAILED = "failed"
+"""The ``status`` of a row whose campaign raised instead of ending."""
+MAX_ERROR_CHARS = 500
 # The multi-fidelity GP would simulate without end (a simulation is 1e5 times cheaper per hour than
 # a cell test); 48 simulations is what the interphase agent may run too.
 DEFAULT_SETTINGS: dict[str, dict[str, Any]] = {"mf-gp": {"max_simulations": 48},
@@ -42,6 +50,7 @@ class BenchJob:
         db: SQLite path of the world's store.
         budget_lab_hours: Lab channel hours the campaign may spend.
         agent: Strategy settings.
+        wall_hours: Real hours the campaign may run (None: no limit).
     """
 
     world: str
@@ -50,6 +59,19 @@ class BenchJob:
     db: str
     budget_lab_hours: float
     agent: dict[str, Any]
+    wall_hours: float | None = None
+
+    def config(self) -> RunConfig:
+        """The campaign's run configuration.
+
+        Raises:
+            InvalidInputError: Naming the field, for a value it does not take.
+        """
+        budget: dict[str, float] = {"lab_hours": self.budget_lab_hours}
+        if self.wall_hours is not None:
+            budget["wall_hours"] = self.wall_hours
+        return parse_model(RunConfig, {"name": self.campaign, "world": self.world, "strategy": self.strategy,
+                                       "seed": self.seed, "agent": self.agent, "budget": budget})
 
     @property
     def campaign(self) -> str:
@@ -80,28 +102,61 @@ def code_version() -> str:
 
 
 def run_job(job: BenchJob) -> dict[str, Any]:
-    """Run (or resume, or read back) one campaign; return its figures."""
+    """Run (or resume, or read back) one campaign; return its figures, or its failure as a row.
+
+    Any exception of the campaign becomes a :func:`failed_row`, so that one campaign's error
+    does not cost the others their runs (an interrupt still stops the harness).
+    """
     import os
 
     os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
+    began = time.monotonic()
+    try:
+        return _run_job(job, began)
+    except Exception as exc:  # noqa: BLE001 - the harness records every failure of a campaign as its row
+        return failed_row(job, exc, time.monotonic() - began)
+
+
+def _run_job(job: BenchJob, began: float) -> dict[str, Any]:
     from interphase.agent.engine import resume_campaign, run_campaign
     from interphase.agent.plan import resolve
     from interphase.store import Store
 
     store = Store(f"sqlite:///{job.db}")
-    store.init()
-    began = time.monotonic()
     try:
+        store.init()
         existing = {c.name for c in store.list_campaigns()}
         if job.campaign in existing:
             outcome = resume_campaign(store, job.campaign)
         else:
-            config = RunConfig(name=job.campaign, world=job.world, strategy=job.strategy, seed=job.seed,
-                               agent=job.agent, budget={"lab_hours": job.budget_lab_hours})
-            outcome = run_campaign(store, resolve(config))
+            outcome = run_campaign(store, resolve(job.config()))
         return figures(store, job, outcome, time.monotonic() - began)
     finally:
         store.close()
+
+
+def failed_row(job: BenchJob, error: BaseException, wall_seconds: float) -> dict[str, Any]:
+    """The row of a campaign that raised: ``status`` :data:`FAILED` and ``error`` ``{"type", "message"}``.
+
+    It has none of a finished campaign's figures (discovery time, costs, curve): readers
+    take :func:`finished_rows` for those.
+    """
+    message = " ".join(str(error).split()) or type(error).__name__
+    return {"strategy": job.strategy, "seed": job.seed, "campaign": job.campaign, "code": code_version(),
+            "settings": job.agent, "status": FAILED, "verified": False, "discovery_h": None,
+            "wall_seconds": wall_seconds,
+            "error": {"type": type(error).__name__, "message": message[:MAX_ERROR_CHARS]}}
+
+
+def finished_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of campaigns that ended (verified or not), without those that failed."""
+    return [row for row in rows if row.get("status") != FAILED]
+
+
+def failure_text(row: dict[str, Any]) -> str:
+    """``"Type: message"`` of a failed row."""
+    error = row.get("error") or {}
+    return f"{error.get('type', 'Error')}: {error.get('message', '')}"
 
 
 def figures(store: Any, job: BenchJob, outcome: Any, wall_seconds: float) -> dict[str, Any]:
@@ -277,37 +332,51 @@ def summarise(rows: Sequence[dict[str, Any]], reference: str = "interphase",
     median over seeds is finite only when at least half found one. The acceleration of
     ``reference`` against each strategy is that strategy's median over the reference's; with
     ``floor_h`` (:func:`discovery_floor_h`), each strategy's ``ceiling`` is its median over the
-    floor: the acceleration no strategy could exceed against it.
+    floor: the acceleration no strategy could exceed against it. A campaign that failed
+    (:data:`FAILED`) is no seed of these figures: ``failed`` counts them and ``failures`` lists
+    each (``seed``, ``campaign``, ``error``).
     """
     by: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by.setdefault(row["strategy"], []).append(row)
     out: dict[str, Any] = {}
-    for strategy, runs in sorted(by.items()):
-        times = np.array([r["discovery_h"] if r["verified"] else math.inf for r in runs], dtype=float)
-        finite = times[np.isfinite(times)]
-        median, q25, q75 = (quantile(times, q) for q in (0.5, 0.25, 0.75))
-        out[strategy] = {"seeds": len(runs), "verified": int(len(finite)), "median_h": median, "q25_h": q25,
-                         "q75_h": q75, "mean_lab_hours": float(np.mean([r["lab_hours"] for r in runs])),
-                         "mean_cpu_hours": float(np.mean([r["cpu_hours"] for r in runs])),
-                         "mean_wall_seconds": float(np.mean([r["wall_seconds"] for r in runs])),
-                         "mean_runs": float(np.mean([r["runs"] for r in runs])),
-                         "max_decide_seconds": max((r["decide_seconds"]["max"] for r in runs
-                                                    if r.get("decide_seconds")), default=None)}
-        if floor_h:
-            out[strategy]["ceiling"] = median / floor_h
-        calibrated = [r["launch_calibration"] for r in runs if r.get("launch_calibration")]
-        if calibrated:
-            first = calibration_scores([pair for c in calibrated for pair in first_round(c["pairs"])])
-            out[strategy]["launches"] = {
-                **calibration_scores([pair for c in calibrated for pair in c["pairs"]]),
-                "first_round_mean_p_meet": first["mean_p_meet"], "first_round_hit_rate": first["hit_rate"]}
-    if reference in out:
+    for strategy, every in sorted(by.items()):
+        runs = finished_rows(every)
+        failed = [row for row in every if row.get("status") == FAILED]
+        out[strategy] = _figures_of(runs, floor_h) if runs else {"seeds": 0, "verified": 0}
+        if failed:
+            out[strategy]["failed"] = len(failed)
+            out[strategy]["failures"] = [{"seed": row["seed"], "campaign": row.get("campaign"),
+                                          "error": failure_text(row)} for row in failed]
+    if reference in out and out[reference].get("median_h") is not None:
         ours = out[reference]["median_h"]
         for strategy, entry in out.items():
-            if strategy != reference:
+            if strategy != reference and entry.get("median_h") is not None:
                 entry["acceleration"] = entry["median_h"] / ours if ours and math.isfinite(ours) else math.nan
     return out
+
+
+def _figures_of(runs: Sequence[dict[str, Any]], floor_h: float | None) -> dict[str, Any]:
+    """:func:`summarise`'s entry of one strategy's finished campaigns (at least one)."""
+    times = np.array([r["discovery_h"] if r["verified"] else math.inf for r in runs], dtype=float)
+    finite = times[np.isfinite(times)]
+    median, q25, q75 = (quantile(times, q) for q in (0.5, 0.25, 0.75))
+    entry = {"seeds": len(runs), "verified": int(len(finite)), "median_h": median, "q25_h": q25,
+             "q75_h": q75, "mean_lab_hours": float(np.mean([r["lab_hours"] for r in runs])),
+             "mean_cpu_hours": float(np.mean([r["cpu_hours"] for r in runs])),
+             "mean_wall_seconds": float(np.mean([r["wall_seconds"] for r in runs])),
+             "mean_runs": float(np.mean([r["runs"] for r in runs])),
+             "max_decide_seconds": max((r["decide_seconds"]["max"] for r in runs
+                                        if r.get("decide_seconds")), default=None)}
+    if floor_h:
+        entry["ceiling"] = median / floor_h
+    calibrated = [r["launch_calibration"] for r in runs if r.get("launch_calibration")]
+    if calibrated:
+        first = calibration_scores([pair for c in calibrated for pair in first_round(c["pairs"])])
+        entry["launches"] = {
+            **calibration_scores([pair for c in calibrated for pair in c["pairs"]]),
+            "first_round_mean_p_meet": first["mean_p_meet"], "first_round_hit_rate": first["hit_rate"]}
+    return entry
 
 
 def strategy_settings(given: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
@@ -323,13 +392,14 @@ def strategy_settings(given: dict[str, dict[str, Any]] | None = None) -> dict[st
 
 def run_benchmark(world: str, *, seeds: int, strategies: Sequence[str] = STRATEGIES, first_seed: int = 0,
                   workers: int = 2, budget_lab_hours: float = 200_000.0, db: Path, json_path: Path,
-                  settings: dict[str, dict[str, Any]] | None = None,
+                  settings: dict[str, dict[str, Any]] | None = None, wall_hours: float | None = None,
                   on_result: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """Run every (strategy, seed) not yet in ``json_path``, appending each as it finishes.
+    """Run every (strategy, seed) not yet in ``json_path`` (or failed there), appending each as it finishes.
 
     Several harnesses may share one ``json_path`` (e.g. the baselines in one process and
     interphase in another, each with its own store): every append re-reads the file under an
-    exclusive lock and adds its row to what is there, so none drops another's rows.
+    exclusive lock and adds its row to what is there, so none drops another's rows. Each
+    strategy's configuration is checked (:func:`check_jobs`) before anything runs or is written.
 
     Args:
         world: World name or YAML path.
@@ -341,22 +411,34 @@ def run_benchmark(world: str, *, seeds: int, strategies: Sequence[str] = STRATEG
         db: The store of the campaigns (SQLite path).
         json_path: Where the figures are kept (read back on start).
         settings: Strategy -> settings, on top of :data:`DEFAULT_SETTINGS` (:func:`strategy_settings`).
-        on_result: Called with each campaign's figures as it finishes.
+        wall_hours: Each campaign's real-time limit (None: none); a campaign that reaches it
+            ends with status ``"wall"``, not verified.
+        on_result: Called with each campaign's figures (or failure) as it finishes.
 
     Returns:
         ``{"world", "budget_lab_hours", "floor_h", "summary", "runs"}`` as written to
         ``json_path``.
+
+    Raises:
+        InvalidInputError: If a strategy's configuration cannot run (naming the option), or
+            the rows already in ``json_path`` ran with other settings than ``settings`` give.
     """
     import json
+
+    from interphase.agent.bench_config import check_jobs, check_settings_match
 
     settings = strategy_settings(settings)
     name = Path(world).stem
     rows = read_rows(json_path)
+    every = [BenchJob(world=world, strategy=s, seed=seed, db=str(db), budget_lab_hours=budget_lab_hours,
+                      agent=settings.get(s, {}), wall_hours=wall_hours)
+             for seed in range(first_seed, first_seed + seeds) for s in strategies]
+    check_jobs(every)
+    check_settings_match(every, rows, json_path)
     floor_h = discovery_floor_h(world)
-    jobs = [BenchJob(world=world, strategy=s, seed=seed, db=str(db), budget_lab_hours=budget_lab_hours,
-                     agent=settings.get(s, {}))
-            for seed in range(first_seed, first_seed + seeds) for s in strategies
-            if (s, seed) not in rows]
+    Path(db).parent.mkdir(parents=True, exist_ok=True)
+    jobs = [job for job in every
+            if (job.strategy, job.seed) not in rows or rows[(job.strategy, job.seed)].get("status") == FAILED]
 
     def write(new: dict[str, Any] | None = None) -> dict[str, Any]:
         json_path.parent.mkdir(parents=True, exist_ok=True)
@@ -407,7 +489,8 @@ def summary_lines(summary: dict[str, Any], floor_h: float | None = None) -> list
     """One line per strategy: median discovery (IQR), seeds verified, interphase's acceleration.
 
     With ``floor_h``, a first line gives the floor and each strategy's line its median over it
-    (its ``ceiling``: the most any strategy could gain on it).
+    (its ``ceiling``: the most any strategy could gain on it). A strategy's failed campaigns are
+    counted on its line and follow it, one indented line each with its error.
     """
     lines = [f"floor: {_h(floor_h)} h, the shortest full-length test of the target region as the lab's cost "
              f"model plans it; a strategy at 'Nx the floor' is at most about N times slower than any could "
@@ -428,8 +511,14 @@ def summary_lines(summary: dict[str, Any], floor_h: float | None = None) -> list
                        f"hit {launches['hit_rate']:.2f} (first round "
                        f"{launches['first_round_mean_p_meet']:.2f} vs {launches['first_round_hit_rate']:.2f})"
                        if launches else "")
-        lines.append(f"{strategy}: median discovery {shown}{iqr}, "
-                     f"verified {entry['verified']}/{entry['seeds']}{faster}{floor}{thinking}{calibration}")
+        failed = f", {entry['failed']} failed" if entry.get("failed") else ""
+        if not entry.get("seeds"):
+            lines.append(f"{strategy}: no campaign ended{failed}")
+        else:
+            lines.append(f"{strategy}: median discovery {shown}{iqr}, verified {entry['verified']}/"
+                         f"{entry['seeds']}{failed}{faster}{floor}{thinking}{calibration}")
+        lines += [f"  {failure.get('campaign') or 'seed ' + str(failure['seed'])} failed: {failure['error']}"
+                  for failure in entry.get("failures", [])]
     return lines
 
 
