@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import shutil
+from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -20,16 +21,8 @@ from typer.testing import CliRunner
 
 from interphase.cli.main import app
 from interphase.schema import CampaignSpec, load_model_file
+from interphase.schema.limits import MAX_DESCRIPTION_CHARS, MAX_NESTING_DEPTH
 from interphase.store import Store
-from support import (
-    malformed_bench,
-    malformed_campaign,
-    malformed_general,
-    malformed_import,
-    malformed_model,
-    malformed_sources,
-)
-from support.malformed import Case
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -49,6 +42,15 @@ BASE_CAMPAIGN: dict[str, Any] = {
 }
 GOOD_DESIGN = {"ambient_temperature": "25 degC", "additive": "VC", "n_formation_cycles": 2,
                "label": "cell-01"}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One malformed input: files to write, the command line, and what the message names."""
+
+    argv: tuple[str, ...]
+    expected: str
+    files: dict[str, str | bytes] = field(default_factory=dict)
 
 
 def campaign_yaml(changes: dict[str, Any] | None = None, drop: str | None = None) -> str:
@@ -184,9 +186,348 @@ CASES: dict[str, Case] = {
     "ls-unknown-campaign": Case(("ls", "designs", "--campaign", "nope"),
                                 "no campaign named 'nope'"),
 }
-for _area in (malformed_import, malformed_sources, malformed_model, malformed_campaign, malformed_bench,
-              malformed_general):
-    CASES.update(_area.CASES)
+
+
+# ---- cycler files and column-mapped CSV
+
+ARBIN_HEADER = ("Data_Point,Test_Time,DateTime,Step_Time,Step_Index,Cycle_Index,Current,Voltage,"
+                "Charge_Capacity,Discharge_Capacity,Internal_Resistance,Temperature\n")
+ARBIN_ROW = "{n},{t},{t},0,1,1,{i},3.5,0,0,0.02,25\n"
+GOOD_CSV = "t;i;v;c\n0;1;3.5;1\n60;1;3.6;1\n120;-1;3.5;2\n"
+GOOD_MAP = ("--map", "time=t", "--map", "current=i", "--map", "voltage=v", "--map", "cycle=c")
+
+
+def arbin_rows(*currents: str) -> str:
+    return ARBIN_HEADER + "".join(ARBIN_ROW.format(n=n, t=10 * n, i=i)
+                                  for n, i in enumerate(currents, start=1))
+
+
+def mapped(files_: dict[str, str | bytes], expected: str, *options: str,
+           path: str = "cells.csv") -> Case:
+    return import_(files_, path, expected=expected, options=("--format", "csv", *options))
+
+
+CASES.update({
+    "import-arbin-header-only": import_({"header.csv": ARBIN_HEADER}, "header.csv",
+                                        expected="header.csv: has a header but no data rows"),
+    "import-arbin-text-in-current": import_(
+        {"cell.csv": arbin_rows("1.0", "abc", "1.0")}, "cell.csv",
+        expected="cell.csv: column 'Current', data row 2: 'abc' is not a number"),
+    "import-arbin-infinite-voltage": import_(
+        {"cell.csv": arbin_rows("1.0", "1.0").replace(",3.5,", ",inf,", 1)}, "cell.csv",
+        expected="column 'Voltage', data row 1: is not finite"),
+    "import-arbin-duplicate-header": import_(
+        {"cell.csv": arbin_rows("1.0").replace("Voltage,", "Voltage,Voltage,", 1)
+         .replace(",3.5,", ",3.5,3.5,")}, "cell.csv",
+        expected="header names column 'Voltage' 2 times"),
+    "import-arbin-time-backwards": import_(
+        {"cell.csv": ARBIN_HEADER + ARBIN_ROW.format(n=1, t=50, i=1)
+         + ARBIN_ROW.format(n=2, t=10, i=1)}, "cell.csv",
+        expected="column 'DateTime', data row 2: time goes back from 50 to 10"),
+    "import-maccor-bad-state": import_(
+        {"run.001": "header\nRec#\tCyc#\tStep\tTest (Min)\tAmps\tVolts\tState\n"
+                    "1\t0\t1\t0\t0\t3.3\tR\n2\t0\t1\t1\t0\t3.3\tX\n"}, "run.001",
+        expected="column 'State', data row 2: 'X' is not a Maccor state"),
+    "import-maccor-header-only": import_(
+        {"run.001": "header\nRec#\tCyc#\tStep\tTest (Min)\tAmps\tVolts\tState\n"}, "run.001",
+        expected="run.001: has a header but no data rows"),
+    "import-csv-without-map": mapped({"cells.csv": GOOD_CSV}, "--map: --format csv needs a "
+                                                              "column map"),
+    "import-map-without-csv": import_({}, "{arbin}", options=GOOD_MAP,
+                                      expected="--map: a column map is read with --format csv "
+                                               "only, not auto"),
+    "import-map-missing-keys": mapped({"cells.csv": GOOD_CSV},
+                                      "--map: no column mapped to voltage, cycle; required keys: "
+                                      "time, current, voltage, cycle; allowed keys: time,",
+                                      "--map", "time=t", "--map", "current=i"),
+    "import-map-unknown-key": mapped({"cells.csv": GOOD_CSV}, "unknown key 'volts'; required "
+                                                              "keys", *GOOD_MAP, "--map",
+                                     "volts=v"),
+    "import-map-no-equals": mapped({"cells.csv": GOOD_CSV}, "--map: expected KEY=COLUMN or "
+                                                            "KEY=COLUMN[UNIT], got 'time'",
+                                   "--map", "time"),
+    "import-map-empty-column": mapped({"cells.csv": GOOD_CSV}, "--map time: no column name",
+                                      *GOOD_MAP, "--map", "time=[s]"),
+    "import-map-unknown-unit": mapped({"cells.csv": GOOD_CSV}, "--map time: unknown unit "
+                                                               "'fortnights_x'",
+                                      *GOOD_MAP, "--map", "time=t[fortnights_x]"),
+    "import-map-wrong-dimension": mapped({"cells.csv": GOOD_CSV}, "--map current: unit 'V' is "
+                                                                  "not a unit of current",
+                                         *GOOD_MAP, "--map", "current=i[V]"),
+    "import-map-unit-on-cycle": mapped({"cells.csv": GOOD_CSV}, "--map cycle: cycle is a plain "
+                                                                "integer column",
+                                       *GOOD_MAP, "--map", "cycle=c[s]"),
+    "import-map-column-absent": mapped({"cells.csv": GOOD_CSV}, "cells.csv: column 'volts' "
+                                                                "mapped to voltage is not in "
+                                                                "the header",
+                                       *GOOD_MAP, "--map", "voltage=volts"),
+    "import-map-file-missing-key": mapped(
+        {"cells.csv": GOOD_CSV, "map.yaml": "columns:\n  time: t\n  current: i\n  cycle: c\n"},
+        "map.yaml.columns: no column mapped to voltage", "--map-file", "{dir}/map.yaml"),
+    "import-map-file-unknown-field": mapped(
+        {"cells.csv": GOOD_CSV, "map.yaml": "columns: {time: t}\ndelimiter: ';'\n"},
+        "map.yaml.delimiter: unknown field", "--map-file", "{dir}/map.yaml"),
+    "import-map-file-bad-sign": mapped(
+        {"cells.csv": GOOD_CSV,
+         "map.yaml": "columns: {time: t, current: i, voltage: v, cycle: c}\n"
+                     "current_sign: up\n"},
+        "map.yaml.current_sign", "--map-file", "{dir}/map.yaml"),
+    "import-map-file-not-yaml": mapped(
+        {"cells.csv": GOOD_CSV, "map.yaml": "columns: [unclosed\n"}, "map.yaml: ",
+        "--map-file", "{dir}/map.yaml"),
+    "import-map-file-absent": mapped({"cells.csv": GOOD_CSV}, "nowhere.yaml: file not found",
+                                     "--map-file", "{dir}/nowhere.yaml"),
+    "import-current-sign-without-map": import_(
+        {}, "{arbin}", options=("--current-sign", "charge-negative"),
+        expected="--current-sign: applies to --format csv with a column map"),
+    "import-current-sign-unknown": mapped({"cells.csv": GOOD_CSV}, "'up' is not one of",
+                                          *GOOD_MAP, "--current-sign", "up"),
+    "import-csv-header-only": mapped({"cells.csv": "t;i;v;c\n\n \n"},
+                                     "cells.csv: has a header but no data rows", *GOOD_MAP),
+    "import-csv-binary": mapped({"cells.csv": b"\x00\x01\x02" * 50}, "is not a text CSV file",
+                                *GOOD_MAP),
+    "import-csv-text-cell": mapped({"cells.csv": GOOD_CSV.replace("3.6", "3,6")},
+                                   "column 'v', data row 2: '3,6' is not a number", *GOOD_MAP),
+    "import-csv-cycle-backwards": mapped({"cells.csv": GOOD_CSV.replace(";2\n", ";0\n")},
+                                         "column 'c', data row 3: the cycle index goes back",
+                                         *GOOD_MAP),
+    "import-csv-huge-current": mapped({"cells.csv": GOOD_CSV.replace(";-1;", ";-1e300;")},
+                                      "column 'i', data row 3: -1e+300 A is outside the "
+                                      "plausible range", *GOOD_MAP),
+    "import-nominal-negative": import_({}, "{arbin}", options=("--nominal-capacity", "-2"),
+                                       expected="--nominal-capacity: -2.0 is not allowed"),
+    "import-nominal-nan": import_({}, "{arbin}", options=("--nominal-capacity", "nan"),
+                                  expected="--nominal-capacity: nan is not allowed"),
+    "import-map-with-parquet": import_({}, "{arbin}", options=("--format", "parquet", *GOOD_MAP),
+                                       expected="--map: applies to cycler files"),
+})
+
+
+# ---- sources, worlds and batch runs
+
+ROBOT = ("source", "run", "hte-robot")
+GOOD_ROWS = "label,r,c [mol/kg]\na,0.6,1.0\n"
+
+
+def _world(**source_changes: Any) -> str:
+    """The electrolyte world without its empirical model, the robot's settings changed."""
+    world = yaml.safe_load(files("interphase").joinpath("worlds/electrolyte-conductivity.yaml")
+                           .read_text(encoding="utf-8"))
+    world["name"] = "my-robot"
+    del world["sources"]["electrolyte-empirical"]
+    world["sources"]["hte-robot"].update(source_changes)
+    return yaml.safe_dump(world, sort_keys=False)
+
+
+FURLONGS = _world(design=[{"name": "r", "column": "r"},
+                          {"name": "c [mol/kg]", "column": "c [mol/kg]", "unit": "furlongs"}])
+RUN_ON_FURLONGS = yaml.safe_dump({"name": "wedge", "world": "world.yaml", "strategy": "trial-and-error",
+                                  "budget": {"lab_hours": 20}})
+
+CASES.update({
+    "source-run-cycles-past-the-protocol-bound": Case(
+        ("source", "run", "pybamm-spm", "--cycles", "999999999999"),
+        "--cycles: expected a whole number of cycles from 1 to 100,000, got 999999999999"),
+    "source-run-cycles-zero": Case(
+        ("source", "run", "pybamm-spm", "--cycles", "0"),
+        "--cycles: expected a whole number of cycles from 1"),
+    "source-run-seed-past-the-request-bound": Case(
+        ("source", "run", "hte-robot", "--seed", str(2**63)), "--seed"),
+    "source-run-designs-header-only-csv": Case(
+        (*ROBOT, "--designs", "{dir}/d.csv"), "{dir}/d.csv: holds no designs",
+        {"d.csv": "r,c [mol/kg]\n"}),
+    "source-run-designs-empty-yaml": Case(
+        (*ROBOT, "--designs", "{dir}/d.yaml"), "{dir}/d.yaml: holds no designs", {"d.yaml": ""}),
+    "source-run-designs-not-a-list": Case(
+        (*ROBOT, "--designs", "{dir}/d.yaml"), "expected a list of designs", {"d.yaml": "r: 0.5\n"}),
+    "source-run-designs-bad-value-names-row-and-variable": Case(
+        (*ROBOT, "--designs", "{dir}/d.csv"), "{dir}/d.csv row 2, c [mol/kg]: ",
+        {"d.csv": GOOD_ROWS + "b,0.6,9.5\n"}),
+    "source-run-designs-wrong-dimension": Case(
+        (*ROBOT, "--designs", "{dir}/d.yaml"), "{dir}/d.yaml row 1, c [mol/kg]: ",
+        {"d.yaml": "- {r: 0.6, 'c [mol/kg]': 1 m}\n"}),
+    "source-run-designs-unknown-column": Case(
+        (*ROBOT, "--designs", "{dir}/d.csv"), "{dir}/d.csv row 1, bogus: unknown variable",
+        {"d.csv": "r,bogus\n0.6,1\n"}),
+    "source-run-designs-empty-cell": Case(
+        (*ROBOT, "--designs", "{dir}/d.csv"), "{dir}/d.csv row 1, c [mol/kg]: empty",
+        {"d.csv": "r,c [mol/kg]\n0.6,\n"}),
+    "source-run-designs-too-many-cells": Case(
+        (*ROBOT, "--designs", "{dir}/d.csv"), "{dir}/d.csv row 1: has 3 cells",
+        {"d.csv": "r,c [mol/kg]\n0.6,1.0,7\n"}),
+    "source-run-designs-repeated-header": Case(
+        (*ROBOT, "--designs", "{dir}/d.csv"), "column 'r' appears twice", {"d.csv": "r,r\n0.6,0.6\n"}),
+    "source-run-designs-other-suffix": Case(
+        (*ROBOT, "--designs", "{dir}/d.txt"), "expected a designs file ending in .csv", {"d.txt": GOOD_ROWS}),
+    "source-run-designs-missing-file": Case(
+        (*ROBOT, "--designs", "{dir}/nope.csv"), "nope.csv: file not found"),
+    "source-run-designs-label-not-text": Case(
+        (*ROBOT, "--designs", "{dir}/d.yaml"), "row 1, label: must be text",
+        {"d.yaml": "- {r: 0.6, label: [1, 2]}\n"}),
+    "source-run-design-and-designs": Case(
+        (*ROBOT, "--design", "r=0.6", "--designs", "{dir}/d.csv"), "--designs: give either",
+        {"d.csv": GOOD_ROWS}),
+    "source-run-workers-without-designs": Case(
+        (*ROBOT, "--workers", "2"), "--workers: only a --designs batch"),
+    "source-list-world-unit-of-another-dimension": Case(
+        ("source", "list", "--world", "{dir}/world.yaml"),
+        "my-robot.sources.hte-robot.design.1.unit: 'furlongs' is [length]", {"world.yaml": FURLONGS}),
+    "run-world-unit-of-another-dimension-writes-nothing": Case(
+        ("run", "{dir}/run.yaml"), "expected a unit of dimension [substance] / [mass]",
+        {"world.yaml": FURLONGS, "run.yaml": RUN_ON_FURLONGS}),
+    "source-run-world-table-is-a-folder": Case(
+        (*ROBOT, "--world", "{dir}/world.yaml"), "table.path: {dir} is a folder",
+        {"world.yaml": _world(table={"path": ".", "separator": "\t"})}),
+    "world-show-source-description-too-long": Case(
+        ("world", "show", "{dir}/world.yaml"), "description",
+        {"world.yaml": _world(description="x" * 5000)}),
+})
+
+
+# ---- model predict
+
+CASES.update({
+    # --at is read before the store is opened, so these need no fitted model.
+    "model-predict-at-not-a-quantity": Case(
+        ("model", "predict", "--source", "hte-robot", "--at", "warm"),
+        "--at: cannot read 'warm' as a number with a unit"),
+    "model-predict-at-not-a-temperature": Case(
+        ("model", "predict", "--source", "hte-robot", "--at", "1 m"),
+        "--at: '1 m' has the wrong dimension; expected a value in K"),
+    "model-predict-at-not-finite": Case(
+        ("model", "predict", "--source", "hte-robot", "--at", "nan"),
+        "--at: 'nan' is not a finite temperature"),
+    "model-predict-at-empty": Case(
+        ("model", "predict", "--source", "hte-robot", "--at", ""),
+        "--at: cannot read '' as a number with a unit"),
+    "model-predict-no-model": Case(
+        ("model", "predict", "--source", "hte-robot", "--at", "25degC"),
+        "--model: the store holds no model yet; run 'interphase model fit'"),
+})
+
+
+# ---- campaigns: run and resume
+
+RUN_STARTS = "'interphase run CONFIG' starts a campaign"
+
+CASES.update({
+    # A resume of a campaign the store lacks lists those it has and says what starts one.
+    "resume-unknown-campaign": Case(("resume", "nope", "--quiet"),
+                                    f"no campaign named 'nope'; known: sei-screen; {RUN_STARTS}"),
+    "resume-take-over-unknown-campaign": Case(("resume", "nope", "--take-over", "--quiet"),
+                                              f"no campaign named 'nope'; known: sei-screen; {RUN_STARTS}"),
+    "resume-extend-unknown-campaign": Case(("resume", "nope", "--add-lab-hours", "5", "--quiet"),
+                                           f"no campaign named 'nope'; known: sei-screen; {RUN_STARTS}"),
+    "resume-campaign-not-started-by-run": Case(
+        ("resume", "sei-screen", "--quiet"), "only campaigns started with 'interphase run' can be resumed"),
+})
+
+
+# ---- bench
+
+BENCH_WORLD = "electrolyte-conductivity"  # tabulated sources: checking a configuration takes no solve
+
+
+def bench(*options: str, expected: str) -> Case:
+    return Case(("bench", BENCH_WORLD, "--out", "{dir}/out", "--seeds", "1", *options), expected)
+
+
+def agent(text: str, *options: str, expected: str) -> Case:
+    """``--agent TEXT`` (its braces escaped for the case's formatting)."""
+    return bench(*options, "--agent", text.replace("{", "{{").replace("}", "}}"), expected=expected)
+
+
+CASES.update({
+    "bench-agent-not-json": agent("{interphase: 1}", expected="--agent: not JSON"),
+    "bench-agent-not-an-object": agent("[1, 2]", expected="--agent: expected a JSON object"),
+    "bench-agent-settings-not-an-object": agent('{"mf-gp": 3}',
+                                                expected="--agent: the settings of 'mf-gp' must be a JSON"),
+    "bench-agent-mixes-names-and-settings": agent('{"interphase": {}, "n_init": 2}',
+                                                  expected="--agent: mixes strategy names"),
+    "bench-agent-strategy-not-run": agent('{"mf-gp": {"n_init": 2}}', "--strategies", "trial-and-error",
+                                          expected="--agent: settings for 'mf-gp', which is not among"),
+    "bench-agent-unknown-setting": agent('{"interphase": {"no_such_setting": 1}}',
+                                         expected="--agent: interphase: agent.no_such_setting: unknown"),
+    "bench-agent-bad-value": agent('{"mf-gp": {"n_init": 0}}',
+                                   expected="--agent: mf-gp: agent.n_init: expected a positive int"),
+    "bench-agent-flat-settings-without-interphase": agent(
+        '{"max_simulations": 8}', "--strategies", "gp-qlogei",
+        expected="--agent: settings for 'interphase', which is not among"),
+    "bench-wall-hours-zero": bench("--wall-hours", "0", expected="--wall-hours"),
+    "bench-wall-hours-negative": bench("--wall-hours", "-2", expected="--wall-hours"),
+    "bench-wall-hours-infinite": bench("--wall-hours", "inf", expected="--wall-hours"),
+    "bench-first-seed-negative": bench("--first-seed", "-1", expected="--first-seed"),
+    "bench-first-seed-past-the-largest": bench("--first-seed", "4294967295", "--seeds", "2",
+                                               expected="--first-seed: seeds 4294967295 to 4294967296"),
+    "bench-unknown-strategy": bench("--strategies", "trial-and-error,annealing",
+                                    expected="--strategies: unknown annealing"),
+})
+
+
+# ---- user files, --db, limits
+
+_CAMPAIGN = """\
+name: {name}
+description: {description}
+design_space:
+  variables:
+    - {{name: ambient_temperature, kind: continuous, lower: 10, upper: 45, unit: degC}}
+protocol:
+  steps: ["Charge at 1C until 4.2 V", "Discharge at 1C until 2.5 V"]
+  n_cycles: 100
+  ambient_temperature_k: 298.15
+"""
+_PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+
+
+def _campaign(name: str = "general", description: str = "ok") -> str:
+    return _CAMPAIGN.format(name=name, description=description)
+
+
+def _create(content: str | bytes, expected: str, file: str = "campaign.yaml") -> Case:
+    return Case(("campaign", "create", f"{{dir}}/{file}"), expected, {file: content})
+
+
+CASES.update({
+    "yaml-deeply-nested": _create("a: " + "[" * 20_000 + "]" * 20_000,
+                                  f"campaign.yaml: nests mappings and lists deeper than {MAX_NESTING_DEPTH}"),
+    "json-deeply-nested": _create('{"a": ' + "[" * 20_000 + "]" * 20_000 + "}",
+                                  f"campaign.json: nests mappings and lists deeper than {MAX_NESTING_DEPTH}",
+                                  file="campaign.json"),
+    "yaml-self-alias": _create("&a [*a]", "campaign.yaml: nests mappings and lists deeper"),
+    "yaml-duplicate-key": _create(_campaign() + "name: other\n",
+                                  "campaign.yaml: duplicate key 'name' at line 10 (first at line 1)"),
+    "yaml-duplicate-nested-key": _create(_campaign().replace("  n_cycles: 100\n",
+                                                             "  n_cycles: 100\n  n_cycles: 5\n"),
+                                         "duplicate key 'n_cycles' at line 9"),
+    "json-duplicate-key": _create('{"name": "a", "name": "b"}', "campaign.json: duplicate key 'name'",
+                                  file="campaign.json"),
+    "config-is-a-folder": Case(("campaign", "create", "{dir}"), "is a folder; give a YAML or JSON file"),
+    "run-config-is-a-folder": Case(("run", "{dir}", "--quiet"), "is a folder; give a YAML or JSON file"),
+    "description-too-long": _create(_campaign(description="x" * (MAX_DESCRIPTION_CHARS + 1)),
+                                    f"campaign.yaml.description: String should have at most "
+                                    f"{MAX_DESCRIPTION_CHARS} characters"),
+    "db-is-a-png": Case(("--db", "{dir}/picture.png", "ls", "records"),
+                        "picture.png is not a SQLite database; it holds a PNG image",
+                        {"picture.png": _PNG}),
+    "db-is-a-png-db-info": Case(("--db", "{dir}/picture.png", "db", "info"),
+                                "picture.png is not a SQLite database; it holds a PNG image",
+                                {"picture.png": _PNG}),
+    "db-is-a-folder": Case(("--db", "{dir}", "db", "info"), "is a folder; give the path of a database file"),
+    "db-folder-missing": Case(("--db", "{dir}/no/such/folder/cells.db", "ls", "records"),
+                              "folder {dir}/no/such/folder does not exist"),
+    "db-info-mistyped-path": Case(("--db", "{dir}/stroe.db", "db", "info"),
+                                  "stroe.db does not exist; check the path"),
+    "db-migrate-mistyped-path": Case(("--db", "{dir}/stroe.db", "db", "migrate"),
+                                     "stroe.db does not exist; check the path"),
+    "model-fit-epochs-unbounded": Case(("model", "fit", "--epochs", "999999999999"),
+                                       "Invalid value for '--epochs'"),
+    "model-predict-cycles-unbounded": Case(
+        ("model", "predict", "--source", "lab-cell", "--cycles", "999999999"),
+        "Invalid value for '--cycles'"),
+    "model-sample-seed-unbounded": Case(("model", "sample", "--seed", str(2**64)),
+                                        "Invalid value for '--seed'"),
+})
 
 
 @pytest.fixture(scope="module")
@@ -202,7 +543,7 @@ def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_there_are_enough_cases() -> None:
-    assert len(CASES) >= 24
+    assert len(CASES) >= 137
 
 
 @pytest.mark.parametrize("case_name", list(CASES))
