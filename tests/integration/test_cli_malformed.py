@@ -459,6 +459,7 @@ CASES.update({
     "bench-first-seed-negative": bench("--first-seed", "-1", expected="--first-seed"),
     "bench-first-seed-past-the-largest": bench("--first-seed", "4294967295", "--seeds", "2",
                                                expected="--first-seed: seeds 4294967295 to 4294967296"),
+    "bench-budget-unbounded": bench("--budget-lab-hours", "1e300", expected="--budget-lab-hours"),
     "bench-unknown-strategy": bench("--strategies", "trial-and-error,annealing",
                                     expected="--strategies: unknown annealing"),
 })

@@ -10,6 +10,7 @@ import typer
 
 from interphase.cli.output import print_error, print_line
 from interphase.schema import InvalidInputError
+from interphase.schema.limits import MAX_BUDGET_HOURS
 
 MAX_SEED = 2**32 - 1  # a run configuration's seed is below 2**32
 
@@ -24,8 +25,8 @@ def bench_command(
     strategies: Annotated[str, typer.Option(
         "--strategies", help="Comma-separated strategies.")] = "trial-and-error,gp-qlogei,mf-gp,interphase",
     workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Campaigns at once.")] = 2,
-    budget: Annotated[float, typer.Option("--budget-lab-hours", min=1.0, help="Lab hours per campaign.")]
-    = 200_000.0,
+    budget: Annotated[float, typer.Option(
+        "--budget-lab-hours", min=1.0, max=MAX_BUDGET_HOURS, help="Lab hours per campaign.")] = 200_000.0,
     wall_hours: Annotated[float | None, typer.Option(
         "--wall-hours", help="Real (wall-clock) hours each campaign may run; one that reaches them ends with "
         "status 'wall', not verified. Default: no limit.", show_default=False)] = None,
