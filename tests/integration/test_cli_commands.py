@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from importlib.resources import files
@@ -71,11 +72,14 @@ def test_db_init_info_migrate(tmp_path: Path) -> None:
 
 
 def test_db_info_reports_an_uninitialised_database(tmp_path: Path) -> None:
-    assert "not initialised" in ok(tmp_path / "fresh.db", "db", "info").stdout
+    db = tmp_path / "fresh.db"
+    sqlite3.connect(db).close()  # an empty database file, as another tool leaves it
+    assert "not initialised" in ok(db, "db", "info").stdout
 
 
-def test_db_migrate_creates_the_schema(tmp_path: Path) -> None:
+def test_db_migrate_creates_the_schema_in_an_empty_database(tmp_path: Path) -> None:
     db = tmp_path / "store.db"
+    sqlite3.connect(db).close()
     assert "migrated" in ok(db, "db", "migrate").stdout
     assert Store(str(db)).revision() == head_revision()
 
@@ -84,7 +88,7 @@ def test_commands_refuse_a_missing_database_without_creating_it(tmp_path: Path) 
     db = tmp_path / "absent.db"
     result = cli(db, "ls", "records")
     assert result.exit_code == 2
-    assert "does not exist; run 'interphase db init'" in result.stderr
+    assert "does not exist; check the path, or create it with 'interphase db init'" in result.stderr
     assert not db.exists()
 
 
@@ -194,6 +198,7 @@ def test_unexpected_errors_exit_1_with_one_line(tmp_path: Path,
         raise RuntimeError("the migrations folder went missing")
 
     monkeypatch.setattr("interphase.cli.db.head_revision", broken)
+    sqlite3.connect(tmp_path / "store.db").close()
     quiet = cli(tmp_path / "store.db", "db", "info")
     assert quiet.exit_code == 1
     assert quiet.stderr.strip() == ("error: unexpected RuntimeError: the migrations folder went "
