@@ -29,6 +29,7 @@ from interphase.execution import (
     RetryPolicy,
     RunTask,
     TaskOutcome,
+    TaskRejectedError,
     start_local_ray,
 )
 from interphase.schema import FailureKind, InvalidInputError, Request, ResultStatus
@@ -214,11 +215,13 @@ def test_the_failure_rate_limit_halts_with_a_clear_message(make_executor: MakeEx
 def test_an_invalid_task_raises_naming_it_and_the_rest_go_on(make_executor: MakeExecutor) -> None:
     executor = make_executor(max_workers=1)
     executor.submit([task("unknown", source="no-such-source"), task("fine")])
-    with pytest.raises(InvalidInputError, match="unknown source 'no-such-source'.*task 'unknown'"):
+    with pytest.raises(InvalidInputError, match="unknown source 'no-such-source'.*task 'unknown'") as caught:
         list(executor.as_completed())
+    assert isinstance(caught.value, TaskRejectedError) and caught.value.task_id == "unknown"
     assert [o.task.task_id for o in executor.as_completed()] == ["fine"]
-    with pytest.raises(InvalidInputError, match="temperature_k.*task 'too-hot'"):
+    with pytest.raises(InvalidInputError, match="temperature_k.*task 'too-hot'") as caught:
         list(executor.map_unordered([task("too-hot", temperature_k=400.0)]))
+    assert isinstance(caught.value, TaskRejectedError) and caught.value.task_id == "too-hot"
 
 
 def test_retry_delays_grow_exponentially_up_to_the_cap() -> None:

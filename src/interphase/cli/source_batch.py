@@ -19,8 +19,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from interphase.cli.designs_file import DesignRow, row_field
 from interphase.cli.output import fmt_number, new_table, print_line, stderr_console, stdout_console
-from interphase.execution import ExecutionError, LocalExecutor, RunTask, available_cpus
-from interphase.schema import Design, InvalidInputError, Protocol, Result, canonical_hash
+from interphase.execution import LocalExecutor, RunTask, TaskBrokenError, TaskRejectedError, available_cpus
+from interphase.schema import Design, Protocol, Result, canonical_hash
 from interphase.sources import Source
 from interphase.sources.world import builtin_world_names
 from interphase.store import Store
@@ -169,20 +169,12 @@ def _execute(store: Store, source: Source, world: str | None, items: list[BatchI
                     outcomes[item.key] = BatchOutcome(item, done.result.status.value, stored.id, done.result,
                                                       done.result.message or "")
                     progress.advance(bar)
-            except (InvalidInputError, ExecutionError) as exc:
+            except (TaskRejectedError, TaskBrokenError) as exc:
                 # The executor drops only the task it names and goes on with the others.
-                refused = _named_task(exc, [key for key in by_key if key not in outcomes])
-                if refused is None:
-                    raise
-                outcomes[refused] = BatchOutcome(by_key[refused], REFUSED, None, None,
-                                                 str(exc).replace(f" (task {refused!r})", ""))
+                outcomes[exc.task_id] = BatchOutcome(by_key[exc.task_id], REFUSED, None, None,
+                                                     str(exc).replace(f" (task {exc.task_id!r})", ""))
                 progress.advance(bar)
     return outcomes
-
-
-def _named_task(exc: Exception, keys: list[str]) -> str | None:
-    """The task an executor error names (it quotes the task id), or None."""
-    return next((key for key in keys if repr(key) in str(exc)), None)
 
 
 def print_batch_summary(outcomes: list[BatchOutcome], path: Path) -> None:

@@ -20,7 +20,7 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from interphase.execution.errors import ExecutionError
+from interphase.execution.errors import ExecutionError, TaskBrokenError, TaskRejectedError
 from interphase.execution.failure_rate import FailureRateGuard, FailureRateLimit
 from interphase.execution.pool import Attempt, AttemptEnded, WorkerPool
 from interphase.execution.retry import RetryPolicy
@@ -225,10 +225,10 @@ class Executor(ABC):
         task = attempt.task
         if isinstance(reply, Rejected):
             del self._live[attempt.key]
-            raise InvalidInputError(reply.field, f"{reply.problem} (task {task.task_id!r})")
+            raise TaskRejectedError(task.task_id, reply.field, f"{reply.problem} (task {task.task_id!r})")
         if isinstance(reply, Broken):
             del self._live[attempt.key]
-            raise ExecutionError(f"task {task.task_id!r} on {ended.worker_id}: {reply.error}")
+            raise TaskBrokenError(task.task_id, f"task {task.task_id!r} on {ended.worker_id}: {reply.error}")
         if self.retry.should_retry(reply.result, attempt.number):
             due = time.monotonic() + self.retry.delay_s(attempt.number)
             heapq.heappush(self._delayed, (due, attempt.key, Attempt(attempt.key, task, attempt.number + 1)))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from interphase.schema import InterphaseError
+from interphase.schema import InterphaseError, InvalidInputError
 
 
 class ExecutionError(InterphaseError):
@@ -10,6 +10,30 @@ class ExecutionError(InterphaseError):
 
     Repeating the same call fails the same way, so these are raised, not returned.
     """
+
+
+class TaskBrokenError(ExecutionError):
+    """One task could not be attempted (its worker or source broke); the others go on.
+
+    Attributes:
+        task_id: The task's identifier, as the caller gave it.
+    """
+
+    def __init__(self, task_id: str, message: str) -> None:
+        self.task_id = task_id
+        super().__init__(message)
+
+
+class TaskRejectedError(InvalidInputError):
+    """A source refused one task's input while running it; the others go on.
+
+    Attributes:
+        task_id: The task's identifier, as the caller gave it.
+    """
+
+    def __init__(self, task_id: str, field: str, problem: str) -> None:
+        self.task_id = task_id
+        super().__init__(field, problem)
 
 
 class ExecutionHalted(ExecutionError):
