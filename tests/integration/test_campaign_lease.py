@@ -196,17 +196,21 @@ def test_a_second_process_is_refused_a_live_holder_is_taken_over_and_a_dead_one_
     check_store(db)
 
 
-def test_ctrl_c_releases_the_lease(config: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("stop", "exit_code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
+                         ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_releases_the_lease(config: Path, tmp_path: Path, stop: signal.Signals,
+                                              exit_code: int) -> None:
     db = tmp_path / "interrupted.db"
     process = interphase(db, "run", str(config), "--quiet", "--report", str(tmp_path / "report"))
     try:
         wait_for_progress(process, db, 0)
         assert lease_pid(db) == process.pid
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop)
         code, err = finish(process, 120)
     finally:
         if process.poll() is None:
             process.kill()
             finish(process)
-    assert code == 130 and "Traceback" not in err, err  # typer's exit code for Ctrl-C
+    # 130 is typer's exit code for Ctrl-C; 143 is 128 + SIGTERM, as a shell reports it
+    assert code == exit_code and "Traceback" not in err, err
     assert lease_pid(db) is None

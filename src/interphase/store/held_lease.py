@@ -12,6 +12,7 @@ leaves it to the dead-holder rule of :func:`interphase.store.leases.why_dead`.
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -118,6 +119,59 @@ def hold_campaign(store: Store, campaign: str, *, take_over: bool = False, ttl_s
                      interval_s=interval_s)
     held.start()
     try:
-        yield held
+        with _terminate_as_exit():
+            yield held
     finally:
-        held.release()
+        with _interrupts_deferred():
+            held.release()
+
+
+TERMINATED_EXIT_CODE = 128 + signal.SIGTERM
+"""The exit code of a process ended by SIGTERM, as a shell reports it."""
+
+
+@contextmanager
+def _terminate_as_exit() -> Iterator[None]:
+    """Turn SIGTERM (``kill``, a service manager) into ``SystemExit``, so the lease is released.
+
+    Only the main thread can set signal handlers; elsewhere SIGTERM keeps its meaning and
+    the dead-holder rule frees the lease instead.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _exit(signum: int, _frame: object) -> None:
+        raise SystemExit(TERMINATED_EXIT_CODE)
+
+    previous = signal.signal(signal.SIGTERM, _exit)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM back while the lease is released; they are raised again right after.
+
+    A Ctrl-C that lands in the release (a second one, or one that arrives as the campaign
+    ends) would otherwise leave the lease behind. Python runs signal handlers in the main
+    thread only, so elsewhere this defers nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+
+    def _hold(signum: int, _frame: object) -> None:
+        caught.append(signum)
+
+    previous = {number: signal.signal(number, _hold) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        for number in caught:
+            signal.raise_signal(number)
