@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from interphase.store.critical import signals_deferred
 from interphase.store.leases import (
     LEASE_TTL_S,
     LeaseLostError,
@@ -122,7 +123,7 @@ def hold_campaign(store: Store, campaign: str, *, take_over: bool = False, ttl_s
         with _terminate_as_exit():
             yield held
     finally:
-        with _interrupts_deferred():
+        with signals_deferred():  # a Ctrl-C landing in the release would leave the lease behind
             held.release()
 
 
@@ -149,29 +150,3 @@ def _terminate_as_exit() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-@contextmanager
-def _interrupts_deferred() -> Iterator[None]:
-    """Hold Ctrl-C and SIGTERM back while the lease is released; they are raised again right after.
-
-    A Ctrl-C that lands in the release (a second one, or one that arrives as the campaign
-    ends) would otherwise leave the lease behind. Python runs signal handlers in the main
-    thread only, so elsewhere this defers nothing.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-
-    def _hold(signum: int, _frame: object) -> None:
-        caught.append(signum)
-
-    previous = {number: signal.signal(number, _hold) for number in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-        for number in caught:
-            signal.raise_signal(number)

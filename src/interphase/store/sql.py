@@ -36,6 +36,7 @@ from interphase.schema import (
 )
 from interphase.schema.records import utc_now
 from interphase.store import migrate
+from interphase.store.critical import signals_deferred
 from interphase.store.engine import make_engine, resolve_url
 from interphase.store.leases import require_held
 from interphase.store.records import (
@@ -106,7 +107,7 @@ class Store:
 
     def init(self) -> str:
         """Create or upgrade the schema to the newest revision; returns the revision."""
-        with self._translate():
+        with signals_deferred(), self._translate():
             migrate.upgrade(self.engine)
         return migrate.head_revision()
 
@@ -149,7 +150,8 @@ class Store:
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
-        with self._translate(), Session(self.engine, expire_on_commit=False) as session, session.begin():
+        with signals_deferred(), self._translate(), Session(self.engine, expire_on_commit=False) as session, \
+                session.begin():
             yield session
 
     @contextmanager
