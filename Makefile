@@ -25,7 +25,7 @@ demo: $(STAMP)
 	$(BIN)/interphase run --report reports/sei-demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" -q
+	$(BIN)/python -m pytest -m "not slow" -q -n auto --maxprocesses 4 --dist loadfile
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow -q || { code=$$?; [ $$code -eq 5 ] && echo "no slow tests yet"; [ $$code -eq 5 ]; }
