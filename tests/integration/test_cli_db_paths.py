@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from support.cli import cli
 
 pytestmark = pytest.mark.timeout(120)
