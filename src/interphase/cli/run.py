@@ -40,8 +40,8 @@ DEMO_CONFIG = {
     # A lighter model than the benchmark's, so that the demo ends within minutes on two cores;
     # the wall-clock budget is a safety net: the report is written either way. The demo forecasts
     # the lab from SPM (4 CPU s a run): with the agent's default, SPMe (20 s a run, 12 space-filling
-    # runs and the refinements before the lab's first round), the demo spent its 0.2 wall-clock
-    # hours on simulations and reached no lab result (737 s of wall time, 40 runs, at 5111217).
+    # runs and the refinements before the lab's first round), the demo would spend its 0.2
+    # wall-clock hours on simulations and reach no lab result.
     "agent": {"members": 3, "epochs": 40, "warm_epochs": 60, "min_steps": 500, "max_simulations": 24,
               "forecast_from": "pybamm-spm"},
     "budget": {"lab_hours": 40000, "wall_hours": 0.2},
