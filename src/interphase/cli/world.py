@@ -10,8 +10,8 @@ from interphase.agent.plan import source_pools
 from interphase.agent.view import CPU
 from interphase.cli.output import new_table, print_line, stdout_console
 from interphase.schema import CategoricalVariable
-from interphase.sources import Source, world_source, world_sources
-from interphase.sources.world import World, builtin_world_names, load_world
+from interphase.sources import world_sources
+from interphase.sources.world import builtin_world_names, load_world
 
 app = typer.Typer(help="Benchmark and demo worlds.", no_args_is_help=True)
 
@@ -44,7 +44,7 @@ def show_command(
     stdout_console().print(table)
     built = world_sources(world)
     resource_of, capacity = source_pools(world, built)
-    takes_lab_channels = _lab_channel_takers(world, built)
+    takes_lab_channels = [name for name, source in built.items() if source.channels_from_world]
     sources = new_table("Sources", "source", "kind", "runs on", "at once", "settings",
                         unbroken=("source", "kind"))
     for name, settings in world.sources.items():
@@ -69,14 +69,3 @@ def show_command(
     if world.target is not None:
         print_line("target: " + world.target.model_dump_json(exclude_defaults=True))
 
-
-def _lab_channel_takers(world: World, built: dict[str, Source]) -> list[str]:
-    """The channel sources whose channel count is the world's ``resources.lab_channels``.
-
-    Asked of the sources themselves: each is built again with one more lab channel, and
-    those whose channel count follows it take the world's.
-    """
-    resources = world.resources.model_copy(update={"lab_channels": world.resources.lab_channels + 1})
-    more = world.model_copy(update={"resources": resources})
-    return [name for name, source in built.items()
-            if source.channels and world_source(more, name).channels != source.channels]

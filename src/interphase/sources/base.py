@@ -79,12 +79,16 @@ class Source(ABC):
     Attributes:
         spec: What the store records about this source.
         design_space: The designs this source accepts; ``run`` validates against it.
+        channels: Runs a lab source takes at once; None for a source on the CPU pool.
+        channels_from_world: Whether ``channels`` is the world's ``resources.lab_channels``
+            (a lab source that sets none of its own).
     """
 
     spec: SourceSpec
     design_space: DesignSpace
     default_protocol: Protocol | None = None  # what `interphase source run` uses by default
     channels: int | None = None  # parallel capacity of a lab source; None: CPU bound
+    channels_from_world: bool = False  # channels is the world's resources.lab_channels
 
     @property
     def name(self) -> str:

@@ -82,6 +82,7 @@ class LabCellSource(_EmulatedLabSource):
     def __init__(self, world: World, name: str = "lab-cell") -> None:
         self._attach(world, name, LabCellConfig)
         self.channels = self.config.channels or world.resources.lab_channels
+        self.channels_from_world = self.config.channels is None
         self.spec = SourceSpec(
             name=name,
             version=self._version(),
