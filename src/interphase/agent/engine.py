@@ -37,7 +37,7 @@ from interphase.agent.options import Proposal, ScoredOption, StopOrder
 from interphase.agent.outcome import Outcome
 from interphase.agent.plan import RunPlan, resolve
 from interphase.agent.strategy import Strategy, make_strategy
-from interphase.agent.view import CPU, CampaignView, CompletedRun
+from interphase.agent.view import CPU, CampaignView, CompletedRun, clock_hours
 from interphase.schema import (
     Design,
     InvalidInputError,
@@ -765,7 +765,7 @@ def _option_record(scored: ScoredOption) -> dict[str, Any]:
 def _replicate_option(design: Design, design_id: str, source: str, protocol: Any, cost: Any) -> ScoredOption:
     from interphase.agent.options import Option
 
-    hours = cost.lab_hours if cost.lab_hours > 0 else cost.cpu_seconds / 3600.0
+    hours = clock_hours(cost)
     option = Option(source=source, design=design, protocol=protocol, replicate_of=design_id)
     return ScoredOption(option=option, value=1.0, cost=hours, utility=1.0 / max(hours, 1e-9),
                         why="replicate of a hit")
