@@ -439,7 +439,7 @@ def screened_world(conductivity_world: World, path: Path) -> Path:
 
 def test_mf_gp_prices_a_screen_without_cpu_time_in_the_lab_hours_the_clock_charges(
         conductivity_world: World, tmp_path: Path) -> None:
-    from interphase.agent.engine import run_campaign
+    from interphase.agent.campaign import run_campaign
     from interphase.agent.plan import resolve
     from interphase.schema.run_config import RunConfig
 
@@ -485,7 +485,7 @@ def test_every_strategy_plans_lab_tests_in_a_world_without_a_simulator(
     """The robot alone (an instrument on channels): each strategy tests on it, none ends with nothing run."""
     import yaml
 
-    from interphase.agent.engine import run_campaign
+    from interphase.agent.campaign import run_campaign
     from interphase.agent.plan import resolve
     from interphase.schema.run_config import RunConfig
 

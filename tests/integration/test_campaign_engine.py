@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from interphase.agent.engine import resume_campaign, run_campaign
+from interphase.agent.campaign import resume_campaign, run_campaign
 from interphase.agent.options import Option, Proposal, ScoredOption, StopOrder
 from interphase.agent.plan import resolve
 from interphase.agent.strategy import Strategy, register_strategy

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from interphase.agent.engine import extend_campaign, resume_campaign, run_campaign
+from interphase.agent.campaign import extend_campaign, resume_campaign, run_campaign
 from interphase.agent.plan import resolve
 from interphase.schema import InvalidInputError
 from interphase.schema.run_config import RunConfig

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import yaml
 
-from interphase.agent.engine import run_campaign
+from interphase.agent.campaign import run_campaign
 from interphase.agent.plan import resolve
 from interphase.agent.strategies.interphase_agent import InterphaseAgent
 from interphase.schema.run_config import RunConfig

@@ -118,7 +118,7 @@ def run_job(job: BenchJob) -> dict[str, Any]:
 
 
 def _run_job(job: BenchJob, began: float) -> dict[str, Any]:
-    from interphase.agent.engine import resume_campaign, run_campaign
+    from interphase.agent.campaign import resume_campaign, run_campaign
     from interphase.agent.plan import resolve
     from interphase.store import Store
 

@@ -73,7 +73,7 @@ def run_command(
 
     run_config, base_dir = load_run_config(config)
     plan = resolve(run_config, base_dir)  # every check before the store is touched
-    from interphase.agent.engine import run_campaign
+    from interphase.agent.campaign import run_campaign
 
     with open_store(ctx, initialised=False, create=True) as store:  # a run creates the store it needs
         outcome = run_campaign(store, plan, live=live, take_over=take_over)
@@ -100,7 +100,7 @@ def resume_command(
 
     A killed holder (same host, or a stale heartbeat) is taken over; while one lives, this exits 2.
     """
-    from interphase.agent.engine import extend_campaign, resume_campaign
+    from interphase.agent.campaign import extend_campaign, resume_campaign
 
     added = {"add_wall_hours": add_wall_hours, "add_lab_hours": add_lab_hours, "add_cpu_hours": add_cpu_hours}
     # A store without the campaign, without a schema or without its file is told that
