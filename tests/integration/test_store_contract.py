@@ -70,6 +70,7 @@ def test_counts_follow_writes(store: Store) -> None:
         "campaigns": 1, "designs": 4, "sources": 1, "requests": 2, "results": 1,
         "observations": 7, "artifacts": 0, "decisions": 0,
         "status_log": 1 + 2 + 1,  # campaign created, two requests queued, one result
+        "cycle_chunks": 0, "stop_orders": 0,
     }
 
 
@@ -351,7 +352,7 @@ def test_request_life_cycle_is_logged(store: Store) -> None:
                         idempotency_key="r-failed", request_id=failed_id)
     assert store.get_request(done_id).status is RequestStatus.DONE
     assert [e.status for e in store.status_history(done_id)] == ["queued", "claimed", "done"]
-    assert store.status_history(done_id)[1].detail == "worker-a"
+    assert store.status_history(done_id)[1].detail == "worker-a (attempt 1)"
     assert store.status_history(done_id)[2].detail == result.id
     assert [e.status for e in store.status_history(failed_id)] == ["queued", "claimed", "failed"]
     assert [e.status for e in store.status_history(result.id)] == ["succeeded"]

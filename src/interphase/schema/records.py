@@ -30,9 +30,11 @@ class RequestStatus(StrEnum):
     """Life cycle of a request; every transition is appended to the status log."""
 
     QUEUED = "queued"
-    CLAIMED = "claimed"
+    CLAIMED = "claimed"  # a worker holds its lease
+    RUNNING = "running"  # the worker has begun it (first heartbeat or streamed cycles)
     DONE = "done"
     FAILED = "failed"
+    STOPPED = "stopped"  # a stop order ended it early; its result keeps the cycles that ran
     CANCELLED = "cancelled"
 
 

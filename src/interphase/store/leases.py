@@ -109,7 +109,7 @@ def acquire_lease(store: Store, campaign: str, *, take_over: bool = False,
     for _ in range(3):
         try:
             with store._session() as session:
-                now = _now(session)
+                now = store_now(session)
                 row = session.scalar(select(CampaignLeaseRow).where(CampaignLeaseRow.campaign == campaign)
                                      .with_for_update())
                 if row is None:
@@ -143,7 +143,7 @@ def acquire_lease(store: Store, campaign: str, *, take_over: bool = False,
 def renew_lease(store: Store, lease: CampaignLease) -> bool:
     """Record a heartbeat; False when the lease is no longer this holder's."""
     with store._session() as session:
-        now = _now(session)
+        now = store_now(session)
         return session.execute(
             update(CampaignLeaseRow)
             .where(CampaignLeaseRow.campaign == lease.campaign, CampaignLeaseRow.holder == lease.holder)
@@ -215,7 +215,8 @@ def process_alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-def _now(session: Session) -> datetime:
+def store_now(session: Session) -> datetime:
+    """The current time: the database server's on PostgreSQL (skewed hosts agree), else this host's."""
     if session.get_bind().dialect.name == "postgresql":
         return session.scalar(select(func.now())).astimezone(UTC)
     return utc_now()

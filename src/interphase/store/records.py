@@ -56,6 +56,10 @@ class StoredRequest(_Stored):
     status: RequestStatus
     claimed_by: str | None
     created_at: datetime
+    attempts: int = 0
+    claimed_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+    lease_expires_at: datetime | None = None
 
 
 class StoredResult(_Stored):

@@ -30,6 +30,7 @@ from interphase.schema import (
     Request,
     RequestStatus,
     Result,
+    ResultStatus,
     SourceSpec,
     StoreUnavailableError,
     canonical_hash,
@@ -39,6 +40,7 @@ from interphase.store import migrate
 from interphase.store.critical import signals_deferred
 from interphase.store.engine import make_engine, resolve_url
 from interphase.store.leases import require_held
+from interphase.store.queue import ResultRefusedError
 from interphase.store.records import (
     CampaignLease,
     StatusEntry,
@@ -63,8 +65,11 @@ from interphase.store.tables import (
     StatusLogRow,
 )
 
+OPEN = (RequestStatus.QUEUED.value, RequestStatus.CLAIMED.value, RequestStatus.RUNNING.value)
+"""Request statuses that still wait for their result."""
+
 TABLES = ("campaigns", "designs", "sources", "requests", "results", "observations", "artifacts",
-          "decisions", "status_log")
+          "decisions", "status_log", "cycle_chunks", "stop_orders")
 
 
 def _new_id() -> str:
@@ -430,13 +435,7 @@ class Store:
 
     def claim_next_request(self, worker: str, sources: Iterable[str] | None = None,
                            campaign: str | None = None) -> StoredRequest | None:
-        """Claim the oldest queued request by compare-and-set.
-
-        The UPDATE only succeeds while the row is still ``queued``, so two workers
-        can never both claim one request, on either back end. On PostgreSQL the
-        candidate is locked with ``FOR UPDATE SKIP LOCKED`` so concurrent workers pick
-        different rows; on SQLite ``BEGIN IMMEDIATE`` serialises claimers. A lost race
-        means another worker made progress, so the loop ends once the queue is empty.
+        """Claim the oldest queued request, with a lease (see :class:`~interphase.store.queue.WorkQueue`).
 
         Args:
             worker: Name of the claiming worker (a channel, a process).
@@ -447,37 +446,17 @@ class Store:
             The claimed request, or None when nothing is queued.
 
         """
-        source_names = list(sources) if sources is not None else None
-        while True:
-            with self._session() as session:
-                query = select(RequestRow.id).where(RequestRow.status == RequestStatus.QUEUED.value)
-                if source_names is not None:
-                    query = query.join(SourceRow).where(SourceRow.name.in_(source_names))
-                if campaign is not None:
-                    query = query.join(CampaignRow).where(CampaignRow.name == campaign)
-                candidate = session.scalar(
-                    query.order_by(RequestRow.created_at, RequestRow.id).limit(1)
-                    .with_for_update(skip_locked=True, of=RequestRow))
-                if candidate is None:
-                    return None
-                now = utc_now()
-                claimed = session.execute(
-                    update(RequestRow)
-                    .where(RequestRow.id == candidate, RequestRow.status == RequestStatus.QUEUED.value)
-                    .values(status=RequestStatus.CLAIMED.value, claimed_by=worker, claimed_at=now,
-                            heartbeat_at=now)
-                    .execution_options(synchronize_session=False)
-                ).rowcount
-                if claimed == 1:
-                    self._log(session, "request", candidate, RequestStatus.CLAIMED, worker)
-                    row = session.get(RequestRow, candidate)
-                    assert row is not None
-                    session.refresh(row)
-                    return self._request(session, row)
+        from interphase.store.queue import WorkQueue
+
+        claims = WorkQueue(self).claim(worker, sources=sources, campaign=campaign)
+        return claims[0].request if claims else None
 
     def claim_request(self, request_id: str, worker: str, *,
                       lease: CampaignLease | None = None) -> StoredRequest:
-        """Claim one queued request by compare-and-set (the engine launching what it decided).
+        """Claim one queued request for the campaign's own process, without a lease that expires.
+
+        The campaign lease covers the claim: while the engine holds its campaign, nothing
+        re-queues the requests it runs itself.
 
         Args:
             request_id: The request.
@@ -490,35 +469,24 @@ class Store:
             NotFoundError: If there is no such request.
             LeaseLostError: If ``lease`` is no longer held; nothing is written.
         """
-        self.get_request(request_id)
-        with self._session() as session:
-            if lease is not None:
-                require_held(session, lease)
-            now = utc_now()
-            claimed = session.execute(
-                update(RequestRow)
-                .where(RequestRow.id == request_id, RequestRow.status == RequestStatus.QUEUED.value)
-                .values(status=RequestStatus.CLAIMED.value, claimed_by=worker, claimed_at=now,
-                        heartbeat_at=now)
-                .execution_options(synchronize_session=False)
-            ).rowcount
-            if claimed != 1:
-                raise ConflictError(f"request {request_id} is not queued; it cannot be claimed again")
-            self._log(session, "request", request_id, RequestStatus.CLAIMED, worker)
-        return self.get_request(request_id)
+        from interphase.store.queue import WorkQueue
+
+        return WorkQueue(self).claim_request(request_id, worker, lease=lease, expiring=False).request
 
     def heartbeat(self, request_id: str, worker: str) -> None:
-        """Mark a claimed request as still being worked on.
+        """Mark a claimed request as still being worked on by ``worker``.
 
         Raises:
             ConflictError: If the request is not claimed by ``worker``.
 
         """
+        from interphase.store.queue import LIVE
+
         with self._session() as session:
             changed = session.execute(
                 update(RequestRow)
                 .where(RequestRow.id == request_id, RequestRow.claimed_by == worker,
-                       RequestRow.status == RequestStatus.CLAIMED.value)
+                       RequestRow.status.in_(LIVE))
                 .values(heartbeat_at=utc_now())
                 .execution_options(synchronize_session=False)
             ).rowcount
@@ -533,14 +501,15 @@ class Store:
             id=row.id, campaign=campaign.name, design_id=row.design_id, source=source.name,
             protocol=Protocol.model_validate(row.protocol), seed=row.seed,
             idempotency_key=row.idempotency_key, status=RequestStatus(row.status),
-            claimed_by=row.claimed_by, created_at=row.created_at,
+            claimed_by=row.claimed_by, created_at=row.created_at, attempts=row.attempts or 0,
+            claimed_at=row.claimed_at, heartbeat_at=row.heartbeat_at, lease_expires_at=row.lease_expires_at,
         )
 
     # ---------------------------------------------------------------- results
 
     def submit_result(self, result: Result, *, idempotency_key: str, request_id: str | None = None,
                       campaign: str | None = None, supersedes: str | None = None,
-                      lease: CampaignLease | None = None) -> StoredResult:
+                      lease: CampaignLease | None = None, claim_token: str | None = None) -> StoredResult:
         """Store a result and all its observations in one transaction.
 
         Args:
@@ -552,6 +521,8 @@ class Store:
             supersedes: Id of the result this one corrects.
             lease: The campaign lease the caller must still hold, checked in the same
                 transaction (a fence); None stores without that check.
+            claim_token: The request lease the poster holds (:mod:`interphase.store.queue`);
+                the result is accepted only while the request is still held with it.
 
         Returns:
             The stored result.
@@ -559,6 +530,8 @@ class Store:
         Raises:
             ConflictError: Key reused with another payload, or the result to correct
                 was already corrected.
+            ResultRefusedError: The request has its result already, or ``claim_token`` no
+                longer holds it; nothing is written.
             NotFoundError: Unknown source, campaign, request or superseded result.
             LeaseLostError: If ``lease`` is no longer held; nothing is written.
 
@@ -599,7 +572,8 @@ class Store:
                     params_hash=result.provenance.params_hash,
                     provenance=result.provenance.model_dump(mode="json"), meta=result.metadata,
                     n_observations=len(result.observations), idempotency_key=idempotency_key,
-                    payload_hash=payload_hash, supersedes_id=supersedes, created_at=utc_now(),
+                    payload_hash=payload_hash, supersedes_id=supersedes, lease_token=claim_token,
+                    created_at=utc_now(),
                 ))
                 session.flush()
                 if result.observations:
@@ -610,12 +584,7 @@ class Store:
                     ])
                 self._log(session, "result", result_id, result.status, result.message[:500])
                 if request is not None:
-                    final = RequestStatus.FAILED if result.failure_kind else RequestStatus.DONE
-                    session.execute(
-                        update(RequestRow).where(RequestRow.id == request.id)
-                        .values(status=final.value).execution_options(synchronize_session=False)
-                    )
-                    self._log(session, "request", request.id, final, result_id)
+                    self._settle_request(session, request.id, result, result_id, claim_token)
         except IntegrityError as exc:
             existing = self._result_by_key(idempotency_key)
             if existing is not None:
@@ -624,6 +593,31 @@ class Store:
                 raise ConflictError(f"result {supersedes} was already corrected") from None
             raise InvalidInputError("observations", f"rejected by the database: {exc.orig}") from None
         return self.get_result(result_id)
+
+    def _settle_request(self, session: Session, request_id: str, result: Result, result_id: str,
+                        claim_token: str | None) -> None:
+        """End the request with its one result, by compare-and-set on its status (and lease token).
+
+        Raises:
+            ResultRefusedError: If the request has ended already or ``claim_token`` no longer holds it.
+        """
+        if result.failure_kind:
+            final = RequestStatus.FAILED
+        elif result.status is ResultStatus.STOPPED:
+            final = RequestStatus.STOPPED
+        else:
+            final = RequestStatus.DONE
+        query = update(RequestRow).where(RequestRow.id == request_id, RequestRow.status.in_(OPEN))
+        if claim_token is not None:
+            query = query.where(RequestRow.lease_token == claim_token)
+        settled = session.execute(query.values(status=final.value, lease_token=None, lease_expires_at=None)
+                                  .execution_options(synchronize_session=False)).rowcount
+        if settled != 1:
+            status = session.scalar(select(RequestRow.status).where(RequestRow.id == request_id))
+            why = (f"it has its result already ({status})" if status not in OPEN
+                   else "the poster no longer holds its lease")
+            raise ResultRefusedError(f"request {request_id}: result refused: {why}")
+        self._log(session, "request", request_id, final, result_id)
 
     def correct_result(self, result_id: str, corrected: Result, *, idempotency_key: str) -> StoredResult:
         """Store a correction of a result as a new record that links to the old one.

@@ -107,6 +107,9 @@ class RequestRow(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(200))
     claimed_at: Mapped[datetime | None] = mapped_column()
     heartbeat_at: Mapped[datetime | None] = mapped_column()
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    lease_token: Mapped[str | None] = mapped_column(ID)
+    lease_expires_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column()
 
 
@@ -134,6 +137,7 @@ class ResultRow(Base):
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     payload_hash: Mapped[str] = mapped_column(HASH)
     supersedes_id: Mapped[str | None] = mapped_column(ForeignKey("results.id"), unique=True)
+    lease_token: Mapped[str | None] = mapped_column(ID)
     created_at: Mapped[datetime] = mapped_column()
 
 
@@ -208,4 +212,31 @@ class CampaignLeaseRow(Base):
     heartbeat_at: Mapped[datetime] = mapped_column()
 
 
-IMMUTABLE_TABLES = ("results", "observations", "artifacts", "decisions", "status_log")
+class CycleChunkRow(Base):
+    """Cycles a running test has streamed: one row per request, attempt and cycle range (append-only)."""
+
+    __tablename__ = "cycle_chunks"
+    __table_args__ = (UniqueConstraint("request_id", "attempt", "first_cycle", "last_cycle",
+                                       name="uq_cycle_chunk"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    first_cycle: Mapped[int] = mapped_column(Integer)
+    last_cycle: Mapped[int] = mapped_column(Integer)
+    observations: Mapped[list[Any]] = mapped_column(JSON)
+    payload_hash: Mapped[str] = mapped_column(HASH)
+    created_at: Mapped[datetime] = mapped_column()
+
+
+class StopOrderRow(Base):
+    """The order to end a running test after a cycle: at most one per request (append-only)."""
+
+    __tablename__ = "stop_orders"
+    request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"), primary_key=True)
+    after_cycle: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column()
+
+
+IMMUTABLE_TABLES = ("results", "observations", "artifacts", "decisions", "status_log", "cycle_chunks",
+                    "stop_orders")
