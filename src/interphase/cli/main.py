@@ -25,9 +25,11 @@ from interphase.cli import (
     imports,
     ls,
     model,
+    queue,
     report,
     run,
     source,
+    worker,
     world,
 )
 from interphase.cli.output import print_error
@@ -109,6 +111,8 @@ app.command("import")(imports.import_command)
 app.command("export")(export.export_command)
 app.command("ls")(ls.ls_command)
 app.command("demo")(demo.demo_command)
+app.command("queue")(queue.queue_command)
+app.command("worker")(worker.worker_command)
 app.command("run")(run.run_command)
 app.command("resume")(run.resume_command)
 app.command("report")(report.report_command)

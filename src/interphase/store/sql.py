@@ -425,13 +425,16 @@ class Store:
                       status: RequestStatus | None = None) -> list[StoredRequest]:
         """Requests, oldest first, filtered by campaign and status."""
         with self._session() as session:
-            query = select(RequestRow)
+            query = (select(RequestRow, CampaignRow.name, SourceRow.name)
+                     .join(CampaignRow, CampaignRow.id == RequestRow.campaign_id)
+                     .join(SourceRow, SourceRow.id == RequestRow.source_id))
             if campaign is not None:
-                query = query.join(CampaignRow).where(CampaignRow.name == campaign)
+                query = query.where(CampaignRow.name == campaign)
             if status is not None:
                 query = query.where(RequestRow.status == status.value)
-            rows = session.scalars(query.order_by(RequestRow.created_at, RequestRow.id)).all()
-            return [self._request(session, r) for r in rows]
+            rows = session.execute(query.order_by(RequestRow.created_at, RequestRow.id)).all()
+            return [self._request(session, row, names=(campaign_name, source_name))
+                    for row, campaign_name, source_name in rows]
 
     def claim_next_request(self, worker: str, sources: Iterable[str] | None = None,
                            campaign: str | None = None) -> StoredRequest | None:
@@ -493,12 +496,16 @@ class Store:
             if changed != 1:
                 raise ConflictError(f"request {request_id} is not claimed by {worker!r}")
 
-    def _request(self, session: Session, row: RequestRow) -> StoredRequest:
-        campaign = session.get(CampaignRow, row.campaign_id)
-        source = session.get(SourceRow, row.source_id)
-        assert campaign is not None and source is not None
+    def _request(self, session: Session, row: RequestRow,
+                 names: tuple[str, str] | None = None) -> StoredRequest:
+        """The record of a request row; ``names`` (campaign, source) when the query joined them."""
+        if names is None:
+            campaign = session.get(CampaignRow, row.campaign_id)
+            source = session.get(SourceRow, row.source_id)
+            assert campaign is not None and source is not None
+            names = (campaign.name, source.name)
         return StoredRequest(
-            id=row.id, campaign=campaign.name, design_id=row.design_id, source=source.name,
+            id=row.id, campaign=names[0], design_id=row.design_id, source=names[1],
             protocol=Protocol.model_validate(row.protocol), seed=row.seed,
             idempotency_key=row.idempotency_key, status=RequestStatus(row.status),
             claimed_by=row.claimed_by, created_at=row.created_at, attempts=row.attempts or 0,
@@ -672,6 +679,13 @@ class Store:
             if row is None:
                 raise NotFoundError(f"no result with id {result_id!r}")
             return self._results(session, [row])[0]
+
+    def result_of_request(self, request_id: str) -> StoredResult | None:
+        """The result that answered a request, or None while it has none."""
+        with self._session() as session:
+            result_id = session.scalar(select(ResultRow.id).where(ResultRow.request_id == request_id,
+                                                                 ResultRow.supersedes_id.is_(None)))
+        return None if result_id is None else self.get_result(result_id)
 
     def list_results(self, campaign: str | None = None, source: str | None = None,
                      include_superseded: bool = False) -> list[StoredResult]:
