@@ -194,7 +194,7 @@ def launch_calibration(store: Any, campaign: str) -> dict[str, Any] | None:
         :func:`calibration_scores` of every pair, ``"first_round"``: those of the first round,
         and ``"pairs"``: ``[clock_h, p_meet, hit]`` each; None when no launch recorded a ``p_meet``.
     """
-    from interphase.agent.engine import ASSEMBLY_DEFECT
+    from interphase.agent.verification import ASSEMBLY_DEFECT
 
     fidelity = {s.spec.name: s.spec.fidelity for s in store.list_sources()}
     outcomes = {stored.request_id: stored.result for stored in store.list_results(campaign=campaign)}

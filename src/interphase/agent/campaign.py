@@ -12,14 +12,18 @@ heartbeat thread and releases it at every end; a second process is refused
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from interphase.agent.budget import EXTENDABLE, budget_in_force
+from interphase.agent.clock import RealClock, SimulatedClock
 from interphase.agent.engine import Engine
+from interphase.agent.local_workers import local_workers
 from interphase.agent.outcome import Outcome
 from interphase.agent.plan import RunPlan, resolve
+from interphase.agent.runner import Runner, make_executor
 from interphase.agent.strategy import make_strategy
-from interphase.agent.view import CampaignView
+from interphase.agent.view import CPU, CampaignView
 from interphase.schema import InvalidInputError, NotFoundError, parse_model
 from interphase.schema.run_config import Budget, RunConfig
 from interphase.store import HeldLease, Store, hold_campaign
@@ -60,8 +64,33 @@ def _run_held(store: Store, plan: RunPlan, lease: HeldLease, *, live: bool = Fal
     _store_run_config(store, plan)
     for source in plan.sources.values():
         store.register_source(source.spec)
-    return Engine(store, plan, make_strategy(plan.config.strategy, plan.config.agent), live=live,
-                  on_event=on_event, lease=lease).run()
+    with campaign_clock(store, plan) as clock:
+        return Engine(store, plan, make_strategy(plan.config.strategy, plan.config.agent), live=live,
+                      on_event=on_event, lease=lease, clock=clock).run()
+
+
+@contextmanager
+def campaign_clock(store: Store, plan: RunPlan) -> Iterator[SimulatedClock | RealClock]:
+    """The clock the plan asks for, with the executor and workers it needs; all stopped on exit.
+
+    The simulated clock runs the campaign's requests in this process, in parallel through the
+    executor of ``resources.executor`` when there are several CPU workers (or Ray). The real
+    clock leaves them in the queue for workers: this process's own (``clock.local_workers``),
+    one per lab channel of each emulated lab source and ``cpu_workers`` for the simulations,
+    and any ``interphase worker`` started elsewhere.
+    """
+    settings = plan.config.clock
+    if settings.mode == "simulated":
+        resources = plan.config.resources
+        executor = make_executor(resources.executor, resources.processes or plan.capacity.get(CPU, 1))
+        try:
+            yield SimulatedClock(Runner(plan.sources, executor=executor, world=plan.world_ref))
+        finally:
+            if executor is not None:
+                executor.close()
+        return
+    with local_workers(store, plan):
+        yield RealClock(store, time_scale=settings.time_scale, poll_s=settings.poll_seconds)
 
 
 def resume_campaign(store: Store, campaign: str, *, live: bool = False, take_over: bool = False) -> Outcome:

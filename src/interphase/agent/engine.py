@@ -1,20 +1,21 @@
-"""The campaign state machine: propose -> queue -> run -> collect -> refit -> check stop, all in the store.
+"""The campaign's event loop: propose -> queue -> run -> collect -> refit -> check stop, all in the store.
 
-The engine keeps a simulated event clock (BENCHMARKS.md): lab tests occupy their source's
-channels for the lab hours they take, simulations occupy CPU workers for their CPU time, and
-both run in parallel up to the campaign's resources. At every event it asks the strategy what
-to run on the free slots (and which running tests to stop), logs each decision in the store
-together with the requests it makes (one transaction), launches them, and delivers results when
-the clock reaches their end. A design is verified once ``stop.replicates`` full-length runs on the
-highest-fidelity source met the target; the engine itself queues the replicates of a hit, for
-every strategy alike.
+At every event the engine asks the strategy what to run on the free slots (and which running
+tests to stop), logs each decision in the store together with the requests it makes (one
+transaction), and collects results as they become visible. When they become visible is the
+clock's business (:mod:`interphase.agent.clock`): on the simulated clock, lab tests occupy
+their source's channels for the lab hours they take and simulations occupy CPU workers for
+their CPU time, and results are delivered when the clock reaches their end; on the real clock,
+workers claim the queued requests and results count when they arrive. Which designs are
+verified, and which replicates they still need, is the rule of :mod:`interphase.agent.verification`.
 
 Crash safety: everything that decides the future is a row. On start the engine rebuilds its state
 from the store: the launch decisions (start hours, resources), the results (acknowledged runs,
-with their simulated start and finish in ``metadata["campaign_clock"]``), the stop decisions.
-Runs launched but without a result are recomputed (sources are pure and seeded) and keep their
-single ``claimed`` entry in the status log; so a SIGKILL at any point, then ``resume``, loses no
-acknowledged result and launches no request twice.
+with their start and finish in ``metadata["campaign_clock"]`` on the simulated clock, in an
+``arrived`` decision on the real one), the stop decisions. On the simulated clock, runs launched
+but without a result are recomputed (sources are pure and seeded) and keep their single
+``claimed`` entry in the status log; on the real one they are still in the queue. So a SIGKILL
+at any point, then ``resume``, loses no acknowledged result and launches no request twice.
 
 One engine per campaign: ``run``, ``resume`` and ``extend`` (:mod:`interphase.agent.campaign`)
 take the campaign's lease before they write anything; the engine checks it at every event and
@@ -31,26 +32,32 @@ from contextlib import contextmanager
 from typing import Any
 
 from interphase.agent.budget import budget_in_force
+from interphase.agent.clock import RealClock, SimulatedClock, due
 from interphase.agent.flight import Flight
 from interphase.agent.live import LiveView
 from interphase.agent.options import Proposal, ScoredOption, StopOrder
 from interphase.agent.outcome import Outcome
 from interphase.agent.plan import RunPlan
+from interphase.agent.runner import Runner
 from interphase.agent.strategy import Strategy
+from interphase.agent.verification import ASSEMBLY_DEFECT, VerificationRule
 from interphase.agent.view import CPU, CampaignView, CompletedRun, clock_hours
 from interphase.schema import (
     Design,
     Request,
     RequestStatus,
     Result,
-    StopRule,
+    ResultStatus,
 )
 from interphase.schema.plain import plain_json
-from interphase.sources import run_safely
 from interphase.store import HeldLease, Store
 
-ASSEMBLY_DEFECT = "assembly defect"
+__all__ = ["ASSEMBLY_DEFECT", "WORKER", "Engine"]
+
 WORKER = "interphase-engine"
+"""The name under which the campaign's own process claims the requests it runs on the simulated clock."""
+
+Clock = SimulatedClock | RealClock
 
 
 class Engine:
@@ -64,12 +71,16 @@ class Engine:
         on_event: Called with the view at every event.
         lease: The campaign's lease, held by the caller: checked at every event and before
             every launch, and every write is fenced with it. None runs unguarded (tests).
+        clock: When results become visible; the simulated clock running everything in this
+            process, one run after another, by default.
     """
 
     def __init__(self, store: Store, plan: RunPlan, strategy: Strategy, *, live: bool = False,
                  on_event: Callable[[CampaignView], None] | None = None,
-                 lease: HeldLease | None = None) -> None:
+                 lease: HeldLease | None = None, clock: Clock | None = None) -> None:
         self.store, self.plan, self.strategy = store, plan, strategy
+        self.clock = clock if clock is not None else SimulatedClock(Runner(plan.sources))
+        self.rule = VerificationRule(plan.highest_fidelity, plan.config.stop.replicates, plan.check)
         self.lease = lease
         self._fence = lease.lease if lease is not None else None
         self.campaign = plan.spec.name
@@ -97,6 +108,7 @@ class Engine:
 
         torch.set_num_threads(1)  # small tensors: a second thread only adds contention (measured 5-10x)
         self._restore()
+        self.clock.start(self.clock_h)
         if self.finished is not None:
             return self._outcome(self.finished["status"])
         try:
@@ -150,37 +162,16 @@ class Engine:
             self.lease.ensure_held()
 
     def _advance(self) -> None:
-        """Move the clock to the next event and deliver every run that ends there."""
-        ends = [flight.end_h for flight in self.flights.values()]
-        next_h = min(ends)
-        review = self._next_review_h()
-        if review is not None and review < next_h:
-            self.clock_h = max(self.clock_h, review)
-            return
-        self.clock_h = max(self.clock_h, next_h)
-        self._deliver_due()
-
-    def _deliver_due(self) -> None:
-        """Deliver every run that has ended by now, in order of end."""
-        for flight in sorted(self.flights.values(), key=lambda f: (f.end_h, f.key)):
-            if flight.end_h <= self.clock_h + 1e-9:
-                self._deliver(flight)
-
-    def _next_review_h(self) -> float | None:
-        """When a running test next completes a multiple of the strategy's review interval (None: never)."""
+        """Move the clock to the next event and deliver every run whose result is visible by then."""
+        wall_left_s = math.inf
+        if self.budget.wall_hours is not None:
+            spent_s = self.wall_before + time.monotonic() - self._began
+            wall_left_s = 3600.0 * self.budget.wall_hours - spent_s
         every = int(self.strategy.review_every_cycles)
-        if every <= 0:
-            return None
-        times = []
-        for flight in self.flights.values():
-            if flight.stopped_at_h is not None or flight.result is None:
-                continue
-            done = flight.cycles_at(self.clock_h)
-            upcoming = (done // every + 1) * every
-            if upcoming < (flight.result.cycles_run or 0):
-                times.append(flight.hour_of_cycle(upcoming))
-        future = [t for t in times if t > self.clock_h + 1e-9]
-        return min(future) if future else None
+        flights = list(self.flights.values())
+        self.clock_h, arrived = self.clock.advance(flights, self.clock_h, every, wall_left_s)
+        for flight in arrived:
+            self._deliver(flight)
 
     @contextmanager
     def _timed(self) -> Iterator[None]:
@@ -234,25 +225,28 @@ class Engine:
         _, stored_requests = self.store.launch(self.campaign, requests, chosen, runners, proposal.reason,
                                                lease=self._fence)
         self.decisions += 1
+        launched = []
         for request, run, (design_id, design) in zip(stored_requests, runs, designs, strict=True):
             self._claim(request.id)
-            flight = Flight(request_id=request.id, key=request.idempotency_key, design_id=design_id,
-                            design=design, source=request.source, resource=resource,
-                            protocol=request.protocol, seed=request.seed, started_h=self.clock_h,
-                            replicate_of=run.get("replicate_of"))
-            self._compute(flight)
+            flight = self._flight(request, design_id, design, resource, self.clock_h, run.get("replicate_of"))
             self.flights[flight.request_id] = flight
+            launched.append(flight)
+        self.clock.launched(launched)
+
+    def _flight(self, request: Any, design_id: str, design: Design, resource: str, started_h: float,
+                replicate_of: str | None) -> Flight:
+        estimate = self.plan.sources[request.source].estimate_cost(design, request.protocol)
+        return Flight(request_id=request.id, key=request.idempotency_key, design_id=design_id, design=design,
+                      source=request.source, resource=resource, protocol=request.protocol, seed=request.seed,
+                      started_h=started_h, replicate_of=replicate_of, estimate=estimate)
 
     def _claim(self, request_id: str) -> None:
-        """Mark a queued request as launched: its one 'claimed' status entry."""
-        self.store.claim_request(request_id, WORKER, lease=self._fence)
+        """On the simulated clock, the campaign's process claims what it launched (its one 'claimed' entry).
 
-    def _compute(self, flight: Flight) -> None:
-        source = self.plan.sources[flight.source]
-        protocol = flight.protocol
-        if flight.stop_after is not None:
-            protocol = protocol.model_copy(update={"stop": StopRule(at_cycle=flight.stop_after)})
-        flight.result = run_safely(source, flight.design, protocol, seed=flight.seed)
+        On the real clock the request waits in the queue for a worker.
+        """
+        if not self.clock.real:
+            self.store.claim_request(request_id, WORKER, lease=self._fence)
 
     def _can_launch(self, resource: str) -> bool:
         """Whether the budgets and the run limit leave room for another run on ``resource``."""
@@ -269,11 +263,13 @@ class Engine:
 
     def _stop(self, order: StopOrder) -> None:
         flight = self.flights.get(order.request_id)
-        if flight is None or flight.stopped_at_h is not None or flight.result is None:
+        if flight is None or flight.stopped_at_h is not None:
             return
+        if (flight.result is None) != self.clock.real:
+            return  # simulated: not computed yet; real: its result has arrived, nothing left to stop
         done = flight.cycles_at(self.clock_h)
         cycle = max(1, min(order.after_cycle, done))
-        if cycle >= (flight.result.cycles_run or 0):
+        if cycle >= flight.planned_cycles:
             return  # it ends by itself
         chosen = {"kind": "stop", "strategy": self.strategy.name, "clock_h": self.clock_h,
                   "request_id": flight.request_id, "after_cycle": cycle,
@@ -281,113 +277,99 @@ class Engine:
         self.store.log_decision(self.campaign, chosen, [], order.reason, request_id=flight.request_id,
                                 lease=self._fence)
         self.decisions += 1
-        self._apply_stop(flight, cycle, self.clock_h)
-
-    def _apply_stop(self, flight: Flight, cycle: int, at_h: float) -> None:
-        flight.stop_after, flight.stopped_at_h = cycle, at_h
-        self._compute(flight)
+        self.clock.stopped(flight, cycle, self.clock_h, order.reason, self._fence)
 
     def _queue_replicates(self) -> None:
         """Queue the replicates a hit needs, on free channels of the highest-fidelity source."""
-        needed = self.config.stop.replicates
         highest = self.plan.highest_fidelity
         resource = self.plan.resource_of[highest]
         free = self._free().get(resource, 0)
-        if free <= 0 or needed <= 1 or not self._can_launch(resource):
+        if free <= 0 or not self._can_launch(resource):
             return
-        chosen: list[ScoredOption] = []
-        for design_id, design in self._hits():
-            passed = [c for c in self.completed if c.design_id == design_id and c.source == highest
-                      and c.meets_target]
-            running = [f for f in self.flights.values() if f.design_id == design_id and f.source == highest
-                       and f.stopped_at_h is None]
-            missing = needed - len(passed) - len(running)
-            for _ in range(min(missing, free - len(chosen))):
-                chosen.append(_replicate_option(design, design_id, highest, self.plan.world.protocol,
-                                                self.plan.sources[highest].estimate_cost(design,
-                                                                                         self.plan.world.protocol)))
+        protocol = self.plan.world.protocol
+        missing = self.rule.missing(self.completed, list(self.flights.values()), free)
+        chosen = [_replicate_option(design, design_id, highest, protocol,
+                                    self.plan.sources[highest].estimate_cost(design, protocol))
+                  for design_id, design in missing]
         if chosen:
+            needed = self.config.stop.replicates
             reason = (f"verification: {len(chosen)} replicate test(s) of a design that met the target "
                       f"({needed} full-length runs must meet it)")
             self._launch(Proposal(chosen=tuple(chosen), reason=reason), resource, kind="replicate")
 
-    def _counted(self, run: CompletedRun) -> bool:
-        """Whether a run counts towards verifying its design.
-
-        It does when it is a highest-fidelity run that ran to its end or failed for a cause of the
-        design. An assembly defect is a fault of one cell build, not of the design (the lab says
-        so in ``failure_cause``): it neither verifies nor rules out the design.
-        """
-        return (run.source == self.plan.highest_fidelity and run.meets_target is not None
-                and run.result.metadata.get("failure_cause") != ASSEMBLY_DEFECT)
-
-    def _hits(self) -> list[tuple[str, Design]]:
-        """Designs with a full-length highest-fidelity run that met the target and no miss since.
-
-        A miss is a counted run that did not meet the target, or a highest-fidelity test the
-        strategy stopped: it judged that the test would not meet the target, so it can never be
-        one of the replicates, and queueing another would only repeat the judgement (a marginal
-        design whose cells scatter about the bound was replicated and stopped over and over).
-        """
-        highest = self.plan.highest_fidelity
-        hits: dict[str, Design] = {}
-        missed = {c.design_id for c in self.completed
-                  if (self._counted(c) and c.meets_target is False)
-                  or (c.source == highest and c.result.metadata.get("stopped_by"))}
-        missed |= {f.design_id for f in self.flights.values()  # stopped, its result not yet delivered
-                   if f.source == highest and f.stopped_at_h is not None}
-        for run in self.completed:
-            if run.source == highest and run.meets_target and run.design_id not in missed:
-                hits.setdefault(run.design_id, run.design)
-        return list(hits.items())
-
     def _deliver(self, flight: Flight) -> None:
-        """Store a finished run's result (the acknowledgement), then check the target."""
+        """Acknowledge a finished run, then check the target.
+
+        On the simulated clock the engine stores the result, annotated with its campaign hours
+        and verdict. On the real clock its worker stored it already; the engine logs its arrival
+        (the hour, the verdict) as an ``arrived`` decision.
+        """
         assert flight.result is not None
-        result = self._annotated(flight)
-        stored = self.store.submit_result(result, idempotency_key=flight.key, request_id=flight.request_id,
-                                          lease=self._fence)
-        del self.flights[flight.request_id]
-        self._record(flight, stored.result)
+        if self.clock.real:
+            stored = self.store.result_of_request(flight.request_id)
+            assert stored is not None
+            if stored.result.status is not ResultStatus.STOPPED:
+                flight.stop_after = flight.stopped_at_h = None  # the order came after its end
+            meets = self._meets(flight, stored.result)
+            chosen = {"kind": "arrived", "clock_h": self.clock_h, "request_id": flight.request_id,
+                      "result_id": stored.id, "started_h": flight.started_h, "meets_target": meets,
+                      "stopped": flight.stopped_at_h is not None, "status": stored.result.status.value}
+            reason = (f"result of {flight.source} run {flight.key} arrived ({stored.result.status.value}, "
+                      f"{stored.result.cycles_run or 0} cycles)")
+            self.store.log_decision(self.campaign, chosen, [], reason, request_id=flight.request_id,
+                                    lease=self._fence)
+            self.decisions += 1
+            del self.flights[flight.request_id]
+            self._record(flight, stored.result, arrival=chosen)
+        else:
+            result = self._annotated(flight)
+            stored = self.store.submit_result(result, idempotency_key=flight.key,
+                                              request_id=flight.request_id, lease=self._fence)
+            del self.flights[flight.request_id]
+            self._record(flight, stored.result)
         self._check_verified()
+
+    def _meets(self, flight: Flight, result: Result) -> bool | None:
+        """The verdict on a full-length highest-fidelity run; None for any other run."""
+        if flight.source == self.plan.highest_fidelity and flight.stopped_at_h is None:
+            return self.check.meets(result)
+        return None
 
     def _annotated(self, flight: Flight) -> Result:
         assert flight.result is not None
         result = flight.result
         metadata = {**result.metadata, "campaign_clock": {"started_h": flight.started_h,
                                                           "finished_h": flight.end_h}}
-        if flight.source == self.plan.highest_fidelity and flight.stopped_at_h is None:
-            metadata["meets_target"] = self.check.meets(result)
+        meets = self._meets(flight, result)
+        if meets is not None:
+            metadata["meets_target"] = meets
         if flight.stopped_at_h is not None:
             metadata["stopped_by"] = self.strategy.name
         return result.model_copy(update={"metadata": metadata})
 
-    def _record(self, flight: Flight, result: Result) -> None:
-        clock = result.metadata.get("campaign_clock", {})
-        meets = result.metadata.get("meets_target")
+    def _record(self, flight: Flight, result: Result, arrival: dict[str, Any] | None = None) -> None:
+        """Add a run whose result is in to the completed runs (its hours and verdict from the store)."""
+        if arrival is not None:
+            clock = {"started_h": arrival["started_h"], "finished_h": arrival["clock_h"]}
+            meets, stopped = arrival.get("meets_target"), bool(arrival.get("stopped"))
+        else:
+            clock = result.metadata.get("campaign_clock", {})
+            meets, stopped = result.metadata.get("meets_target"), bool(result.metadata.get("stopped_by"))
         self.completed.append(CompletedRun(
             request_id=flight.request_id, design_id=flight.design_id, design=flight.design,
             source=flight.source, result=result, started_h=float(clock.get("started_h", flight.started_h)),
             finished_h=float(clock.get("finished_h", self.clock_h)), meets_target=meets,
-            replicate_of=flight.replicate_of))
+            replicate_of=flight.replicate_of, stopped=stopped))
 
     def _check_verified(self) -> None:
         if self.verified is not None:
             return
-        highest = self.plan.highest_fidelity
-        for design_id, design in self._hits():
-            runs = [c for c in self.completed if c.design_id == design_id and self._counted(c)]
-            if len(runs) >= self.config.stop.replicates and all(c.meets_target for c in runs):
-                scores = [self.check.objective(c.result) for c in runs]
-                chosen = {"kind": "verified", "clock_h": self.clock_h, "design_id": design_id,
-                          "design": dict(design.values), "objective": min(s for s in scores if s is not None),
-                          "runs": [c.request_id for c in runs]}
-                reason = (f"verified: {len(runs)} full-length {highest} runs of one design met the target "
-                          f"(objective {', '.join(f'{s:.4g}' for s in scores if s is not None)})")
-                self.store.log_decision(self.campaign, chosen, [], reason, lease=self._fence)
-                self.decisions += 1
-                self.verified = chosen
-                return
+        verdict = self.rule.verdict(self.completed, list(self.flights.values()), self.clock_h)
+        if verdict is not None:
+            chosen, reason = verdict
+            self.store.log_decision(self.campaign, chosen, [], reason, lease=self._fence)
+            self.decisions += 1
+            self.verified = chosen
 
     # ------------------------------------------------------------------ state
 
@@ -419,9 +401,8 @@ class Engine:
         cpu = sum(c.result.cost.cpu_seconds for c in self.completed) / 3600.0
         if include_running:
             for flight in self.flights.values():
-                if flight.result is not None:
-                    lab += flight.result.cost.lab_hours
-                    cpu += flight.result.cost.cpu_seconds / 3600.0
+                lab += flight.cost.lab_hours
+                cpu += flight.cost.cpu_seconds / 3600.0
         return {"lab_hours": lab, "cpu_hours": cpu}
 
     def _idle_status(self) -> str:
@@ -445,6 +426,7 @@ class Engine:
         self.decisions = len(decisions)
         launches: dict[str, tuple[float, str, dict[str, Any]]] = {}
         stops: dict[str, tuple[int, float]] = {}
+        arrivals: dict[str, dict[str, Any]] = {}
         for decision in decisions:
             chosen = decision.chosen
             kind = chosen.get("kind")
@@ -454,35 +436,44 @@ class Engine:
                     launches[run["request_id"]] = (float(chosen["clock_h"]), chosen["resource"], run)
             elif kind == "stop":
                 stops[chosen["request_id"]] = (int(chosen["after_cycle"]), float(chosen["clock_h"]))
+            elif kind == "arrived":
+                arrivals[chosen["request_id"]] = chosen
             elif kind == "verified":
                 self.verified = chosen
             elif kind == "finished":
                 self.wall_before = float(chosen.get("spent", {}).get("wall_seconds", 0.0))
         self.budget, self.finished = budget_in_force(decisions, self.config.budget)
         results = {r.request_id: r for r in self.store.list_results(campaign=self.campaign) if r.request_id}
-        for request in self.store.list_requests(self.campaign):
+        requests = self.store.list_requests(self.campaign)
+        relaunched, unacknowledged = [], []
+        for request in requests:
             start_h, resource, run = launches[request.id]
-            flight = Flight(request_id=request.id, key=request.idempotency_key, design_id=request.design_id,
-                            design=self.store.get_design(request.design_id).design, source=request.source,
-                            resource=resource, protocol=request.protocol, seed=request.seed,
-                            started_h=start_h, replicate_of=run.get("replicate_of"))
-            if request.id in results:
-                self._record(flight, results[request.id].result)
+            flight = self._flight(request, request.design_id, self.store.get_design(request.design_id).design,
+                                  resource, start_h, run.get("replicate_of"))
+            if request.id in results and (not self.clock.real or request.id in arrivals):
+                self._record(flight, results[request.id].result, arrival=arrivals.get(request.id))
+                continue
+            if request.id in stops:
+                flight.stop_after, flight.stopped_at_h = stops[request.id][0], stops[request.id][1]
+            self.flights[request.id] = flight
+            if self.clock.real:
+                if request.id in results:  # it arrived while no engine ran
+                    flight.result = results[request.id].result
+                    unacknowledged.append(flight)
                 continue
             if request.status is RequestStatus.QUEUED:
                 self._claim(request.id)  # decided and queued, never launched: launch it now, once
-            if request.id in stops:
-                flight.stop_after, flight.stopped_at_h = stops[request.id][0], stops[request.id][1]
-            self._compute(flight)
-            self.flights[request.id] = flight
-        # The order results were delivered in: by finish, then by request key, as _deliver_due does.
-        keys = {request.id: request.idempotency_key for request in self.store.list_requests(self.campaign)}
+            relaunched.append(flight)
+        self.clock.launched(relaunched)
+        # The order results were delivered in: by finish, then by request key, as the clock delivers them.
+        keys = {request.id: request.idempotency_key for request in requests}
         self.completed.sort(key=lambda c: (c.finished_h, keys.get(c.request_id, c.request_id)))
         if self.completed:
             self.clock_h = max(self.clock_h, max(c.finished_h for c in self.completed))
         # A crash between two deliveries of one event leaves runs that ended by now in flight;
         # deliver them before anything is decided, as the uninterrupted run did.
-        self._deliver_due()
+        for flight in unacknowledged if self.clock.real else due(list(self.flights.values()), self.clock_h):
+            self._deliver(flight)
         if self.verified is None:
             self._check_verified()
 

@@ -150,6 +150,7 @@ def resolve(config: RunConfig, base_dir: Path | None = None) -> RunPlan:
     sources = _build_sources(world, inline=config.world is None)
     _check_sources_run_every_design(world, sources, inline=config.world is None)
     strategy.check_sources(list(sources))
+    _check_local_workers(config, sources)
     measured = _check_observables(target, sources, horizon)
     highest = max(measured, key=lambda name: (sources[name].spec.fidelity, name))
     resource_of, capacity = source_pools(world, sources)
@@ -157,6 +158,16 @@ def resolve(config: RunConfig, base_dir: Path | None = None) -> RunPlan:
     check = TargetCheck(target, horizon, replicates=config.stop.replicates)
     return RunPlan(config=config, world=world, world_ref=world_ref, spec=spec, target=target, check=check,
                    sources=sources, resource_of=resource_of, capacity=capacity, highest_fidelity=highest)
+
+
+def _check_local_workers(config: RunConfig, sources: dict[str, Source]) -> None:
+    """``clock.local_workers`` may list only the world's sources."""
+    listed = config.clock.local_workers
+    if isinstance(listed, list):
+        unknown = [name for name in listed if name not in sources]
+        if unknown:
+            raise InvalidInputError("clock.local_workers", f"{unknown[0]!r} is not a source of this world; "
+                                    f"its sources: {', '.join(sorted(sources))}")
 
 
 def source_pools(world: World, sources: dict[str, Source]) -> tuple[dict[str, str], dict[str, int]]:

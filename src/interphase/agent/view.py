@@ -52,6 +52,7 @@ class CompletedRun:
         meets_target: Whether it meets the campaign's target (None: not a candidate, e.g. a
             simulation or a stopped test).
         replicate_of: Design id it repeats, for a verification replicate.
+        stopped: Whether the campaign stopped it early.
     """
 
     request_id: str
@@ -63,6 +64,7 @@ class CompletedRun:
     finished_h: float
     meets_target: bool | None
     replicate_of: str | None = None
+    stopped: bool = False
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,14 @@ def run_command(
         "--report", help="Folder of the report (default reports/<campaign>).")] = None,
     live: Annotated[bool, typer.Option("--live/--quiet", help="Show the live view.")] = True,
     take_over: Annotated[bool, typer.Option("--take-over", help=TAKE_OVER_HELP)] = False,
+    clock: Annotated[str | None, typer.Option(
+        "--clock", help="simulated (results visible at the simulated hour their run ends) or real "
+        "(requests wait in the store for workers; results count when they arrive). Replaces the "
+        "configuration's clock.mode.", show_default=False)] = None,
+    time_scale: Annotated[float | None, typer.Option(
+        "--time-scale", help="On the real clock: simulated seconds per wall second for the campaign's own "
+        "emulated lab workers (3600: one lab hour per second). Replaces clock.time_scale.",
+        show_default=False)] = None,
 ) -> None:
     """Run a closed-loop campaign until a design is verified or a budget is spent, then report.
 
@@ -72,6 +80,7 @@ def run_command(
     from interphase.agent.plan import resolve
 
     run_config, base_dir = load_run_config(config)
+    run_config = with_clock(run_config, clock, time_scale)
     plan = resolve(run_config, base_dir)  # every check before the store is touched
     from interphase.agent.campaign import run_campaign
 
@@ -113,6 +122,20 @@ def resume_command(
             outcome = resume_campaign(store, campaign, live=live, take_over=take_over)
         paths = _write_report(store, campaign, report)
     _print_outcome(outcome, paths)
+
+
+def with_clock(config: RunConfig, mode: str | None, time_scale: float | None) -> RunConfig:
+    """The configuration with ``--clock`` and ``--time-scale`` in force (validated like the file's)."""
+    from interphase.schema.run_config import ClockConfig
+
+    if mode is None and time_scale is None:
+        return config
+    clock = config.clock.model_dump()
+    if mode is not None:
+        clock["mode"] = mode
+    if time_scale is not None:
+        clock["time_scale"] = time_scale
+    return config.model_copy(update={"clock": parse_model(ClockConfig, clock, context="clock")})
 
 
 def _write_report(store, campaign: str, out: Path | None):  # noqa: ANN001, ANN202 - thin CLI glue

@@ -10,7 +10,8 @@ Example::
       bounds: [{observable: Capacity retention, lower: 0.96}]
       design_bounds: {Charge C-rate: [1.5, 2.0]}
     budget: {lab_hours: 20000, cpu_hours: 2, wall_hours: 1}
-    resources: {lab_channels: 4, cpu_workers: 2}
+    resources: {lab_channels: 4, cpu_workers: 2, executor: local}   # executor: local | ray
+    clock: simulated             # simulated | real; or {mode: real, time_scale: 3600}
     seed: 0
     stop: {replicates: 2}
     agent: {review_every_cycles: 20}
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -102,10 +103,18 @@ class ResourceOverride(_ConfigBlock):
     Attributes:
         lab_channels: Parallel cells of the lab sources that take the world's channel count.
         cpu_workers: Parallel simulations.
+        executor: Where simulations run: ``local`` (a pool of ``cpu_workers`` processes on
+            this machine) or ``ray`` (tasks on the Ray cluster at ``RAY_ADDRESS``, or on a
+            local one when it is unset).
+        processes: Simulations the executor runs at once; by default ``cpu_workers``, capped
+            at this machine's CPUs for the local executor. On the simulated clock it changes
+            only the wall time, never a decision: ``cpu_workers`` is what the clock counts.
     """
 
     lab_channels: int | None = Field(default=None, ge=1, le=10_000, strict=True)
     cpu_workers: int | None = Field(default=None, ge=1, le=10_000, strict=True)
+    executor: Literal["local", "ray"] = "local"
+    processes: int | None = Field(default=None, ge=1, le=10_000, strict=True)
 
 
 class StopRules(_ConfigBlock):
@@ -131,6 +140,38 @@ class StopRules(_ConfigBlock):
         return self
 
 
+MAX_TIME_SCALE = 1e7
+"""Fastest pace of the emulated lab on the real clock: simulated seconds per wall second."""
+
+
+class ClockConfig(_ConfigBlock):
+    """Which clock a campaign runs on.
+
+    Attributes:
+        mode: ``simulated``: every source is emulated and runs at once; a result becomes
+            visible to the agent at the simulated hour its run would end (benchmarks,
+            emulated worlds). ``real``: requests wait in the store until a worker claims
+            them, and results and streamed cycles are visible when workers post them.
+        time_scale: On the real clock, how fast the campaign's own workers pace emulated
+            lab tests and how campaign hours relate to wall time: simulated seconds per wall
+            second (3600: one lab hour per second; 1: real time).
+        poll_seconds: On the real clock, how often the engine looks for arrivals (seconds).
+        local_workers: On the real clock, which sources the campaign process serves with its
+            own workers (``resources`` says how many): all (true), none (false: every request
+            waits for ``interphase worker`` processes), or the listed source names.
+    """
+
+    mode: Literal["simulated", "real"] = "simulated"
+    time_scale: float = Field(default=1.0, gt=0.0, le=MAX_TIME_SCALE, allow_inf_nan=False)
+    poll_seconds: float = Field(default=1.0, gt=0.0, le=3600.0, allow_inf_nan=False)
+    local_workers: bool | list[str] = Field(default=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return {"mode": value} if isinstance(value, str) else value
+
+
 INLINE_WORLD_KEYS = ("design_space", "protocol", "sources", "truth")
 """The keys of a world written inline; ``truth`` only where a lab source needs one."""
 
@@ -151,7 +192,8 @@ class RunConfig(_ConfigBlock):
         agent: The strategy's settings.
         target: The target (the world's when None); it may be partial.
         budget: Spending limits.
-        resources: Channel and worker counts replacing the world's.
+        resources: Channel and worker counts replacing the world's, and the executor.
+        clock: The simulated clock (default) or the real one.
         seed: Root seed; a campaign is reproducible from it.
         stop: Stopping rules.
     """
@@ -168,6 +210,7 @@ class RunConfig(_ConfigBlock):
     target: TargetSpec | None = None
     budget: Budget = Budget()
     resources: ResourceOverride = ResourceOverride()
+    clock: ClockConfig = ClockConfig()
     seed: int = Field(default=0, ge=0, lt=2**32, strict=True)
     stop: StopRules = StopRules()
 

@@ -1,0 +1,123 @@
+"""On the simulated clock, where simulations run never changes a decision.
+
+A short sei-life campaign (20-cycle horizon) whose strategy asks for two PyBaMM SPM simulations
+at a time and lab tests on the channels, run with the same seed inline (one process), on a local
+pool of two processes, and on a local Ray cluster with two workers: the decision logs match
+entry for entry (times measured on the machine aside), and so do the results.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from interphase.agent.campaign import run_campaign
+from interphase.agent.options import Option, Proposal, ScoredOption, StopOrder
+from interphase.agent.plan import resolve
+from interphase.agent.strategy import Strategy, register_strategy
+from interphase.agent.view import CPU, CampaignView
+from interphase.schema import canonical_hash
+from interphase.schema.run_config import RunConfig
+from interphase.sources.world import load_world
+from interphase.store import Store
+
+pytestmark = pytest.mark.timeout(600)
+
+WALL_CLOCK_FIELDS = ("decide_seconds", "wall_seconds", "cpu_hours")
+"""Measured on this machine, so they differ from run to run: decision time, wall time, CPU time."""
+
+
+class SimulateThenTest(Strategy):
+    """Two SPM simulations per free CPU batch, Sobol designs on the lab, stops at cycle 10 on odd tests."""
+
+    name = "executor-test"
+    review_every_cycles = 5
+
+    def propose(self, view: CampaignView, resource: str, slots: int) -> Proposal | None:
+        if resource == CPU:
+            source = "pybamm-spm"
+        elif resource == view.resource_of[view.highest_fidelity]:
+            source = view.highest_fidelity
+        else:
+            return None
+        start = len(view.runs_of(source))
+        designs = view.design_space.sample_sobol(start + slots, seed=view.seed + len(source))[start:]
+        chosen = tuple(ScoredOption(Option(source, d, view.protocol), value=0.5, cost=1.0, utility=0.5,
+                                    why="test") for d in designs)
+        return Proposal(chosen=chosen, reason=f"executor test: {len(chosen)} on {source}")
+
+    def review(self, view: CampaignView) -> list[StopOrder]:
+        return [StopOrder(r.request_id, 10, "executor test: enough") for r in view.running
+                if r.cycles_done >= 10 and canonical_hash(r.design.values)[-1] in "02468ace"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def registered() -> None:
+    from interphase.agent import strategy
+
+    strategy.strategy_names()
+    if SimulateThenTest.name not in strategy._REGISTRY:
+        register_strategy(SimulateThenTest.name, SimulateThenTest)
+
+
+@pytest.fixture
+def short_world(tmp_path: Path) -> Path:
+    world = load_world("sei-life").model_dump(mode="json")
+    world["name"] = "sei-short"
+    world["protocol"]["n_cycles"] = 20
+    world["target"] = {"bounds": [{"observable": "Capacity retention", "lower": 0.5}],
+                       "objectives": [{"observable": "Capacity retention", "direction": "maximize"}]}
+    path = tmp_path / "sei-short.yaml"
+    path.write_text(yaml.safe_dump(world))
+    return path
+
+
+def decisions_without_timings(store: Store, campaign: str) -> list[dict[str, Any]]:
+    """The decision log with wall-clock timings left out and store ids (random) named by content."""
+    names = {r.id: r.idempotency_key for r in store.list_requests(campaign)}
+    names |= {d.id: canonical_hash(d.design.values) for d in store.list_designs(campaign)}
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in WALL_CLOCK_FIELDS}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return names.get(value, value) if isinstance(value, str) else value
+
+    return [{"chosen": strip(d.chosen), "reason": d.reason} for d in store.list_decisions(campaign)]
+
+
+def results_by_key(store: Store, campaign: str) -> dict[str, Any]:
+    """What each request's run produced (its measured CPU time aside)."""
+    keys = {r.id: r.idempotency_key for r in store.list_requests(campaign)}
+    return {keys[r.request_id]: (r.result.status, r.result.cycles_run, r.result.cost.lab_hours,
+                                 canonical_hash([o.model_dump(mode="json") for o in r.result.observations]))
+            for r in store.list_results(campaign=campaign)}
+
+
+def run(tmp_path: Path, world: Path, executor: str,
+        processes: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    store = Store(f"sqlite:///{tmp_path / f'{executor}-{processes}.db'}")
+    try:
+        config = RunConfig(name="same", world=str(world), strategy=SimulateThenTest.name, seed=5,
+                           resources={"cpu_workers": 2, "executor": executor, "processes": processes},
+                           stop={"max_runs": 12, "until_verified": False})
+        outcome = run_campaign(store, resolve(config))
+        assert outcome.runs == 12
+        return decisions_without_timings(store, "same"), results_by_key(store, "same")
+    finally:
+        store.close()
+
+
+def test_one_process_two_processes_and_ray_decide_alike(tmp_path: Path, short_world: Path) -> None:
+    inline = run(tmp_path, short_world, "local", 1)
+    kinds = [d["chosen"]["kind"] for d in inline[0]]
+    sims = [run for d in inline[0] if d["chosen"]["kind"] == "launch" for run in d["chosen"]["runs"]
+            if run["source"] == "pybamm-spm"]
+    assert len(sims) >= 4 and "stop" in kinds  # batches of simulations ran, and tests were stopped
+    assert run(tmp_path, short_world, "local", 2) == inline
+    pytest.importorskip("ray")
+    assert run(tmp_path, short_world, "ray", 2) == inline
