@@ -270,6 +270,14 @@ def run_jobs(jobs: Sequence[BenchJob], workers: int,
             if on_result is not None:
                 on_result(results[-1])
         return results
+    from interphase.store import Store
+
+    for db in sorted({job.db for job in jobs}):  # schema first: workers that meet on a new file race
+        store = Store(f"sqlite:///{db}")
+        try:
+            store.init()
+        finally:
+            store.close()
     context = multiprocessing.get_context("spawn")
     with context.Pool(workers, maxtasksperchild=1) as pool:
         for result in pool.imap_unordered(run_job, jobs):

@@ -8,6 +8,7 @@ execute one after the other in this process.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
@@ -66,7 +67,8 @@ def make_executor(kind: str, workers: int) -> Executor | None:
         kind: ``"local"`` (a process pool) or ``"ray"`` (the cluster at ``RAY_ADDRESS``, or a
             local instance with ``workers`` CPUs when it is unset).
         workers: Parallel runs (``resources.processes``, else ``cpu_workers``); a local pool
-            has at most one per CPU, and one runs inline (no executor).
+            has at most one per CPU. One runs inline (no executor), and so does a campaign in
+            a daemonic process (a worker of the benchmark's pool), which cannot start any.
     """
     from interphase.execution import RetryPolicy
 
@@ -75,8 +77,8 @@ def make_executor(kind: str, workers: int) -> Executor | None:
         from interphase.execution import LocalExecutor, available_cpus
 
         workers = min(workers, available_cpus())
-        if workers <= 1:
-            return None
+        if workers <= 1 or multiprocessing.current_process().daemon:
+            return None  # one process; or a pool's worker (the benchmark's), which may not start processes
         return LocalExecutor(max_workers=workers, retry=once, failure_limit=None).start()
     from interphase.execution import RayExecutor
 
