@@ -111,8 +111,9 @@ def worker_command(
         _check_instrument(command, drop, executor, time_scale)
     sources = {} if command is not None else resolve_sources(names, world)
     with open_store(ctx) as store:
-        if campaign is not None:
-            store.get_campaign(campaign)
+        if campaign is not None and campaign not in {c.name for c in store.list_campaigns()}:
+            print_line(f"note: campaign {campaign!r} is not in the store yet; its requests are claimed "
+                       "once it starts", style="yellow")
         launcher = None
         if command is not None:
             from interphase.execution.command_instrument import CommandInstrument
