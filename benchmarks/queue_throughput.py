@@ -49,12 +49,11 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from interphase.schema import RequestStatus, Result  # noqa: E402
 from interphase.store import Store  # noqa: E402
-from interphase.store.engine import resolve_url  # noqa: E402
 from interphase.store.queue import WorkQueue  # noqa: E402
 from support import factories  # noqa: E402
 from support.pg_cluster import (  # noqa: E402
     PostgresUnavailableError,
-    start_cluster,
+    server_url,
     temporary_database,
 )
 
@@ -273,13 +272,7 @@ def _sqlite_urls() -> Callable[[], Any]:
 
 
 def _postgres_urls(stack: ExitStack) -> Callable[[], Any]:
-    server = os.environ.get("INTERPHASE_TEST_PG_URL")
-    if server:
-        server = resolve_url(server)
-    else:
-        cluster = start_cluster(durable=True)
-        stack.callback(cluster.stop)
-        server = cluster.url
+    server = server_url(stack)
     return lambda: temporary_database(server, prefix="interphase_queue_bench")
 
 

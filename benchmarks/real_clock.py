@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -35,8 +34,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from interphase.sources.world import load_world  # noqa: E402
 from interphase.store import Store  # noqa: E402
-from interphase.store.engine import resolve_url  # noqa: E402
-from support.pg_cluster import create_database, start_cluster  # noqa: E402
+from support.pg_cluster import create_database, server_url  # noqa: E402
 
 BIN = Path(sys.executable).parent / "interphase"
 LAB = "lab-cell"
@@ -48,14 +46,7 @@ def database_url(backend: str, folder: Path, stack: ExitStack) -> str:
     """A fresh database: a SQLite file in ``folder``, or a database on a throwaway PostgreSQL server."""
     if backend == "sqlite":
         return f"sqlite:///{folder / 'real-clock.db'}"
-    server = os.environ.get("INTERPHASE_TEST_PG_URL")
-    if server:
-        server = resolve_url(server)
-    else:
-        cluster = start_cluster(durable=True)
-        stack.callback(cluster.stop)
-        server = cluster.url
-    return create_database(server, prefix="interphase_real_clock")
+    return create_database(server_url(stack), prefix="interphase_real_clock")
 
 
 def campaign_config(name: str, seed: int, time_scale: float, wall_hours: float) -> dict[str, Any]:

@@ -17,11 +17,8 @@ strategy and the sources are deterministic), so a resume neither skips nor repea
 
 from __future__ import annotations
 
-import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -30,6 +27,7 @@ from sqlalchemy import select
 
 from interphase.store import Store
 from interphase.store.tables import RequestRow, ResultRow, StatusLogRow
+from support.campaign_processes import acknowledged, interphase
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -44,28 +42,10 @@ stop: {replicates: 2, until_verified: false}
 """
 
 
-def interphase(db: str, *args: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYBAMM_DISABLE_TELEMETRY": "true", "COLUMNS": "200"}
-    return subprocess.Popen([sys.executable, "-m", "interphase.cli.main", "--db", db, *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-
-
 def decisions(db: str) -> int:
     store = Store(db)
     try:
         return store.counts().get("decisions", 0) if store.revision() else 0
-    finally:
-        store.close()
-
-
-def acknowledged(db: str) -> dict[str, str]:
-    """Result id -> payload hash of every stored result."""
-    store = Store(db)
-    try:
-        if not store.revision():
-            return {}
-        with store.engine.connect() as connection:
-            return dict(connection.execute(select(ResultRow.id, ResultRow.payload_hash)).all())
     finally:
         store.close()
 

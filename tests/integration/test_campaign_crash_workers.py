@@ -16,11 +16,9 @@ store is consistent; and the campaign finished once.
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -29,6 +27,7 @@ from sqlalchemy import select
 
 from interphase.store import Store
 from interphase.store.tables import RequestRow, ResultRow
+from support.campaign_processes import acknowledged, interphase
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -45,12 +44,6 @@ LAB = "hte-robot"
 LEASE_S = 2.0
 
 
-def interphase(db: str, *args: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYBAMM_DISABLE_TELEMETRY": "true", "COLUMNS": "200"}
-    return subprocess.Popen([sys.executable, "-m", "interphase.cli.main", "--db", db, *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-
-
 def worker(db: str, name: str) -> subprocess.Popen[bytes]:
     return interphase(db, "worker", "--source", LAB, "--world", "electrolyte-conductivity", "--slots", "2",
                       "--time-scale", "36000", "--campaign", "crash", "--name", name,
@@ -65,17 +58,6 @@ def progress(db: str) -> int:
             return 0
         counts = store.counts()
         return counts.get("decisions", 0) + counts.get("results", 0)
-    finally:
-        store.close()
-
-
-def acknowledged(db: str) -> dict[str, str]:
-    store = Store(db)
-    try:
-        if not store.revision():
-            return {}
-        with store.engine.connect() as connection:
-            return dict(connection.execute(select(ResultRow.id, ResultRow.payload_hash)).all())
     finally:
         store.close()
 

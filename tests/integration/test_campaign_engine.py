@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from interphase.agent.campaign import resume_campaign, run_campaign
 from interphase.agent.options import Option, Proposal, ScoredOption, StopOrder
@@ -19,9 +18,9 @@ from interphase.agent.plan import resolve
 from interphase.agent.strategy import Strategy, register_strategy
 from interphase.agent.view import CPU, CampaignView
 from interphase.schema.run_config import RunConfig
-from interphase.sources.world import load_world
 from interphase.store import Store
 from support.cli import cli
+from support.short_campaigns import write_short_world
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -58,14 +57,7 @@ def registered() -> None:
 @pytest.fixture
 def short_world(tmp_path: Path) -> Path:
     """sei-life with a 20-cycle horizon and a target a 20-cycle cell can meet."""
-    world = load_world("sei-life").model_dump(mode="json")
-    world["name"] = "sei-short"
-    world["protocol"]["n_cycles"] = 20
-    world["target"] = {"bounds": [{"observable": "Capacity retention", "lower": 0.5}],
-                       "objectives": [{"observable": "Capacity retention", "direction": "maximize"}]}
-    path = tmp_path / "sei-short.yaml"
-    path.write_text(yaml.safe_dump(world))
-    return path
+    return write_short_world(tmp_path)
 
 
 def _run(store: Store, **config: Any) -> Any:

@@ -12,17 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from interphase.agent.campaign import run_campaign
-from interphase.agent.options import Option, Proposal, ScoredOption, StopOrder
 from interphase.agent.plan import resolve
-from interphase.agent.strategy import Strategy, register_strategy
-from interphase.agent.view import CPU, CampaignView
 from interphase.schema import canonical_hash
 from interphase.schema.run_config import RunConfig
-from interphase.sources.world import load_world
 from interphase.store import Store
+from support.short_campaigns import SimulateThenTest, register, write_short_world
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -30,49 +26,14 @@ WALL_CLOCK_FIELDS = ("decide_seconds", "wall_seconds", "cpu_hours")
 """Measured on this machine, so they differ from run to run: decision time, wall time, CPU time."""
 
 
-class SimulateThenTest(Strategy):
-    """Two SPM simulations per free CPU batch, Sobol designs on the lab, stops at cycle 10 on odd tests."""
-
-    name = "executor-test"
-    review_every_cycles = 5
-
-    def propose(self, view: CampaignView, resource: str, slots: int) -> Proposal | None:
-        if resource == CPU:
-            source = "pybamm-spm"
-        elif resource == view.resource_of[view.highest_fidelity]:
-            source = view.highest_fidelity
-        else:
-            return None
-        start = len(view.runs_of(source))
-        designs = view.design_space.sample_sobol(start + slots, seed=view.seed + len(source))[start:]
-        chosen = tuple(ScoredOption(Option(source, d, view.protocol), value=0.5, cost=1.0, utility=0.5,
-                                    why="test") for d in designs)
-        return Proposal(chosen=chosen, reason=f"executor test: {len(chosen)} on {source}")
-
-    def review(self, view: CampaignView) -> list[StopOrder]:
-        return [StopOrder(r.request_id, 10, "executor test: enough") for r in view.running
-                if r.cycles_done >= 10 and canonical_hash(r.design.values)[-1] in "02468ace"]
-
-
 @pytest.fixture(scope="module", autouse=True)
 def registered() -> None:
-    from interphase.agent import strategy
-
-    strategy.strategy_names()
-    if SimulateThenTest.name not in strategy._REGISTRY:
-        register_strategy(SimulateThenTest.name, SimulateThenTest)
+    register(SimulateThenTest)
 
 
 @pytest.fixture
 def short_world(tmp_path: Path) -> Path:
-    world = load_world("sei-life").model_dump(mode="json")
-    world["name"] = "sei-short"
-    world["protocol"]["n_cycles"] = 20
-    world["target"] = {"bounds": [{"observable": "Capacity retention", "lower": 0.5}],
-                       "objectives": [{"observable": "Capacity retention", "direction": "maximize"}]}
-    path = tmp_path / "sei-short.yaml"
-    path.write_text(yaml.safe_dump(world))
-    return path
+    return write_short_world(tmp_path)
 
 
 def decisions_without_timings(store: Store, campaign: str) -> list[dict[str, Any]]:

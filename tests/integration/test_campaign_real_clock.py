@@ -10,71 +10,32 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
 from interphase.agent.campaign import run_campaign
-from interphase.agent.options import Option, Proposal, ScoredOption, StopOrder
 from interphase.agent.plan import resolve
-from interphase.agent.strategy import Strategy, register_strategy
-from interphase.agent.view import CPU, CampaignView
-from interphase.schema import InvalidInputError, canonical_hash
+from interphase.schema import InvalidInputError
 from interphase.schema.run_config import RunConfig
-from interphase.sources.world import load_world
 from interphase.store import Store
 from interphase.store.queue import WorkQueue
+from support.short_campaigns import SimulateThenTest, register, write_short_world
 
 pytestmark = pytest.mark.timeout(300)
 
 TIME_SCALE = 36_000.0  # ten lab hours per wall second
 
 
-class StreamedStopper(Strategy):
-    """SPM simulations on the CPU worker, Sobol designs on the lab; stops half the tests at cycle 10."""
-
-    name = "real-clock-test"
-    review_every_cycles = 5
-
-    def propose(self, view: CampaignView, resource: str, slots: int) -> Proposal | None:
-        if resource == CPU:
-            source = "pybamm-spm"
-        elif resource == view.resource_of[view.highest_fidelity]:
-            source = view.highest_fidelity
-        else:
-            return None
-        start = len(view.runs_of(source))
-        designs = view.design_space.sample_sobol(start + slots, seed=view.seed + len(source))[start:]
-        chosen = tuple(ScoredOption(Option(source, d, view.protocol), value=0.5, cost=1.0, utility=0.5,
-                                    why="test") for d in designs)
-        return Proposal(chosen=chosen, reason=f"real-clock test: {len(chosen)} on {source}")
-
-    def review(self, view: CampaignView) -> list[StopOrder]:
-        return [StopOrder(r.request_id, r.cycles_done, "real-clock test: enough") for r in view.running
-                if r.cycles_done >= 10 and canonical_hash(r.design.values)[-1] in "02468ace"]
-
-
 @pytest.fixture(scope="module", autouse=True)
 def registered() -> None:
-    from interphase.agent import strategy
-
-    strategy.strategy_names()
-    if StreamedStopper.name not in strategy._REGISTRY:
-        register_strategy(StreamedStopper.name, StreamedStopper)
+    register(SimulateThenTest)
 
 
 @pytest.fixture
 def short_world(tmp_path: Path) -> Path:
-    world = load_world("sei-life").model_dump(mode="json")
-    world["name"] = "sei-short"
-    world["protocol"]["n_cycles"] = 20
-    world["target"] = {"bounds": [{"observable": "Capacity retention", "lower": 0.5}],
-                       "objectives": [{"observable": "Capacity retention", "direction": "maximize"}]}
-    path = tmp_path / "sei-short.yaml"
-    path.write_text(yaml.safe_dump(world))
-    return path
+    return write_short_world(tmp_path)
 
 
 def test_a_real_clock_campaign_runs_on_its_own_workers(store: Store, short_world: Path) -> None:
-    config = RunConfig(name="real", world=str(short_world), strategy=StreamedStopper.name, seed=3,
+    config = RunConfig(name="real", world=str(short_world), strategy=SimulateThenTest.name, seed=3,
                        clock={"mode": "real", "time_scale": TIME_SCALE, "poll_seconds": 0.2},
                        stop={"max_runs": 8, "until_verified": False})
     outcome = run_campaign(store, resolve(config))
@@ -110,7 +71,7 @@ def test_a_real_clock_campaign_runs_on_its_own_workers(store: Store, short_world
 
 
 def test_local_workers_must_name_sources_of_the_world(short_world: Path) -> None:
-    config = RunConfig(name="real", world=str(short_world), strategy=StreamedStopper.name,
+    config = RunConfig(name="real", world=str(short_world), strategy=SimulateThenTest.name,
                        clock={"mode": "real", "local_workers": ["lab-cell", "nope"]})
     with pytest.raises(InvalidInputError, match="'nope' is not a source of this world") as caught:
         resolve(config)

@@ -22,7 +22,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 PG_ROOT = Path("/usr/lib/postgresql")
@@ -202,6 +202,21 @@ def start_cluster(durable: bool = True) -> PostgresCluster:
     cluster = PostgresCluster(bin_dir, durable=durable)
     cluster.start()
     return cluster
+
+
+def server_url(stack: ExitStack) -> str:
+    """A PostgreSQL server for a benchmark: ``INTERPHASE_TEST_PG_URL``, or a throwaway cluster.
+
+    The cluster (durable, as a real one) is stopped when ``stack`` closes.
+    """
+    given = os.environ.get("INTERPHASE_TEST_PG_URL")
+    if given:
+        from interphase.store.engine import resolve_url
+
+        return resolve_url(given)
+    cluster = start_cluster(durable=True)
+    stack.callback(cluster.stop)
+    return cluster.url
 
 
 def _admin_connect(server_url: str):  # noqa: ANN202 - psycopg is an optional dependency
