@@ -109,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         url = database_url(args.backend, folder, stack)
         config = folder / "campaign.yaml"
         config.write_text(yaml.safe_dump(campaign_config(name, args.seed, args.time_scale, args.wall_hours)))
-        Store(url).init()
+        store = Store(url)  # the workers start first, and serve an existing store only
+        store.init()
+        store.close()
         workers = []
         for i in range(WORKERS):
             command = [str(BIN), "--db", url, "worker", "--source", LAB, "--world", "sei-life",

@@ -85,7 +85,9 @@ def test_killing_campaign_and_workers_loses_nothing_and_doubles_nothing(database
                                                                         tmp_path: Path, kills: int) -> None:
     rng = random.Random(20261207)
     report = str(tmp_path / "report")
-    Store(database_url).init()  # workers serve an existing store; they do not create one
+    initial = Store(database_url)  # workers serve an existing store; they do not create one
+    initial.init()
+    initial.close()
     campaign = interphase(database_url, "run", str(config), "--quiet", "--report", report)
     workers = {name: worker(database_url, name) for name in ("w0", "w1")}
     generation = 2
