@@ -82,7 +82,9 @@ def campaign_clock(store: Store, plan: RunPlan) -> Iterator[SimulatedClock | Rea
     settings = plan.config.clock
     if settings.mode == "simulated":
         resources = plan.config.resources
-        executor = make_executor(resources.executor, resources.processes or plan.capacity.get(CPU, 1))
+        executor = None  # an inline world cannot be found again by another process: runs stay here
+        if plan.world_ref is not None:
+            executor = make_executor(resources.executor, resources.processes or plan.capacity.get(CPU, 1))
         try:
             yield SimulatedClock(Runner(plan.sources, executor=executor, world=plan.world_ref))
         finally:

@@ -136,20 +136,16 @@ class RealClock:
         """Flights whose request has its result, the result attached."""
         if not flights:
             return []
-        statuses = self._statuses(flights)
+        statuses = self.queue.statuses(f.request_id for f in flights if f.result is None)
         arrived = []
         for flight in flights:
             if flight.result is None and statuses.get(flight.request_id) in ENDED:
                 stored = self.store.result_of_request(flight.request_id)
                 if stored is not None:
-                    flight.result = stored.result
+                    flight.result, flight.result_id = stored.result, stored.id
             if flight.result is not None:
                 arrived.append(flight)
         return arrived
-
-    def _statuses(self, flights: Sequence[Flight]) -> dict[str, RequestStatus]:
-        wanted = {f.request_id for f in flights}
-        return {request_id: self.store.get_request(request_id).status for request_id in wanted}
 
     def _stream(self, flights: Sequence[Flight], review_every: int) -> bool:
         """Read the cycles streamed so far; True when a test has reached its next review cycle."""

@@ -306,21 +306,20 @@ class Engine:
         """
         assert flight.result is not None
         if self.clock.real:
-            stored = self.store.result_of_request(flight.request_id)
-            assert stored is not None
-            if stored.result.status is not ResultStatus.STOPPED:
+            result = flight.result  # as its worker stored it
+            if result.status is not ResultStatus.STOPPED:
                 flight.stop_after = flight.stopped_at_h = None  # the order came after its end
-            meets = self._meets(flight, stored.result)
+            meets = self._meets(flight, result)
             chosen = {"kind": "arrived", "clock_h": self.clock_h, "request_id": flight.request_id,
-                      "result_id": stored.id, "started_h": flight.started_h, "meets_target": meets,
-                      "stopped": flight.stopped_at_h is not None, "status": stored.result.status.value}
-            reason = (f"result of {flight.source} run {flight.key} arrived ({stored.result.status.value}, "
-                      f"{stored.result.cycles_run or 0} cycles)")
+                      "result_id": flight.result_id, "started_h": flight.started_h, "meets_target": meets,
+                      "stopped": flight.stopped_at_h is not None, "status": result.status.value}
+            reason = (f"result of {flight.source} run {flight.key} arrived ({result.status.value}, "
+                      f"{result.cycles_run or 0} cycles)")
             self.store.log_decision(self.campaign, chosen, [], reason, request_id=flight.request_id,
                                     lease=self._fence)
             self.decisions += 1
             del self.flights[flight.request_id]
-            self._record(flight, stored.result, arrival=chosen)
+            self._record(flight, result, arrival=chosen)
         else:
             result = self._annotated(flight)
             stored = self.store.submit_result(result, idempotency_key=flight.key,
@@ -458,7 +457,7 @@ class Engine:
             self.flights[request.id] = flight
             if self.clock.real:
                 if request.id in results:  # it arrived while no engine ran
-                    flight.result = results[request.id].result
+                    flight.result, flight.result_id = results[request.id].result, results[request.id].id
                     unacknowledged.append(flight)
                 continue
             if request.status is RequestStatus.QUEUED:

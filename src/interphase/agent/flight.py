@@ -38,6 +38,7 @@ class Flight:
         stopped_at_h: Simulated hour of that decision.
         estimate: The source's cost estimate, what a run without a result yet is counted at.
         streamed: Per-cycle observations its worker has streamed (real clock).
+        result_id: The stored result's id, once its worker stored it (real clock).
     """
 
     request_id: str
@@ -55,6 +56,7 @@ class Flight:
     stopped_at_h: float | None = None
     estimate: Cost | None = None
     streamed: tuple[Observation, ...] = ()
+    result_id: str | None = None
 
     @property
     def cost(self) -> Cost:

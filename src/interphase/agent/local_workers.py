@@ -58,7 +58,7 @@ def local_workers(store: Store, plan: RunPlan) -> Iterator[list[QueueWorker]]:
         for resource, sources in sorted(by_resource.items()):
             slots = plan.capacity.get(resource, 1)
             executor = None
-            if resource == CPU:
+            if resource == CPU and plan.world_ref is not None:  # an inline world's runs stay here
                 resources = plan.config.resources
                 executor = make_executor(resources.executor, resources.processes or slots)
                 if executor is not None:
@@ -66,7 +66,7 @@ def local_workers(store: Store, plan: RunPlan) -> Iterator[list[QueueWorker]]:
             worker = QueueWorker(store, {name: plan.sources[name] for name in sources},
                                  name=f"{default_worker_name()}:{plan.spec.name}:{resource}", slots=slots,
                                  time_scale=settings.time_scale, campaign=plan.spec.name,
-                                 world=plan.world_ref, executor=executor if plan.world_ref else None,
+                                 world=plan.world_ref, executor=executor,
                                  poll_s=min(1.0, settings.poll_seconds),
                                  beat_s=min(REQUEST_LEASE_S / 4, settings.poll_seconds))
             thread = threading.Thread(target=worker.run, kwargs={"stop": stop}, daemon=True,

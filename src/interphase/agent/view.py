@@ -23,10 +23,7 @@ CPU = "cpu"
 
 
 def clock_hours(cost: Cost) -> float:
-    """Simulated hours a run holds its slot on the campaign's clock: its lab hours, else its CPU time.
-
-    A source priced in lab hours holds a slot for those hours wherever it runs (a channel, or a
-    CPU worker for an instrument without channels); one priced in CPU seconds alone, for that time.
+    """Simulated hours a run holds its slot on the campaign's clock (:attr:`Cost.clock_hours`).
 
     Args:
         cost: The run's cost.
@@ -34,7 +31,7 @@ def clock_hours(cost: Cost) -> float:
     Returns:
         Hours (0 for a run that costs nothing).
     """
-    return cost.lab_hours if cost.lab_hours > 0 else cost.cpu_seconds / 3600.0
+    return cost.clock_hours
 
 
 @dataclass(frozen=True)

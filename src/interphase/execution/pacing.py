@@ -53,12 +53,6 @@ class Pace:
         return max(0, min(done, self.cycles))
 
 
-def clock_hours(result: Result) -> float:
-    """Simulated hours a run takes on the campaign's clock: its lab hours, else its CPU hours."""
-    cost = result.cost
-    return cost.lab_hours if cost.lab_hours > 0 else cost.cpu_seconds / SECONDS_PER_HOUR
-
-
 def pace_of(result: Result, time_scale: float) -> Pace:
     """The wall-clock schedule of ``result`` at ``time_scale``.
 
@@ -74,7 +68,7 @@ def pace_of(result: Result, time_scale: float) -> Pace:
     cycling_h = float(result.metadata.get("cycle_hours", 0.0) or 0.0)
     lab_h = result.cost.lab_hours
     if cycles <= 0 or cycling_h <= 0 or lab_h <= 0:
-        return Pace(setup_s=0.0, cycle_s=0.0, end_s=clock_hours(result) * wall_per_hour_s, cycles=0)
+        return Pace(setup_s=0.0, cycle_s=0.0, end_s=result.cost.clock_hours * wall_per_hour_s, cycles=0)
     per_cycle_h = cycling_h / cycles
     return Pace(setup_s=(lab_h - cycling_h) * wall_per_hour_s, cycle_s=per_cycle_h * wall_per_hour_s,
                 end_s=lab_h * wall_per_hour_s, cycles=cycles)

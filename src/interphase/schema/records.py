@@ -67,6 +67,16 @@ class Cost(BaseModel):
     lab_hours: float = Field(default=0.0, ge=0.0)
     cpu_seconds: float = Field(default=0.0, ge=0.0)
 
+    @property
+    def clock_hours(self) -> float:
+        """Hours a run holds its slot on a campaign's clock: its lab hours, else its CPU time.
+
+        A source priced in lab hours holds a slot for those hours wherever it runs (a channel,
+        or a CPU worker for an instrument without channels); one priced in CPU seconds alone,
+        for that time. 0 for a run that costs nothing.
+        """
+        return self.lab_hours if self.lab_hours > 0 else self.cpu_seconds / 3600.0
+
 
 class SourceSpec(BaseModel):
     """A source of data as the store knows it.

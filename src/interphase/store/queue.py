@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -49,6 +49,7 @@ from interphase.schema import (
 )
 from interphase.schema.records import utc_now
 from interphase.store.leases import require_held, store_now
+from interphase.store.queue_view import LIVE, QueueEntry, queue_snapshot
 from interphase.store.records import CampaignLease, StoredRequest, StoredResult
 from interphase.store.tables import (
     CampaignRow,
@@ -69,7 +70,6 @@ REQUEST_LEASE_S = 60.0
 MAX_ATTEMPTS = 3
 """Claims a request may have; when the last one's lease expires too, the request fails."""
 
-LIVE = (RequestStatus.CLAIMED.value, RequestStatus.RUNNING.value)
 ENDED = (RequestStatus.DONE.value, RequestStatus.FAILED.value, RequestStatus.STOPPED.value,
          RequestStatus.CANCELLED.value)
 REFUSED = "refused"
@@ -119,39 +119,6 @@ class Beat:
     """
 
     expires_at: datetime
-    stop_after: int | None
-
-
-@dataclass(frozen=True)
-class QueueEntry:
-    """One request that is queued or held, for ``interphase queue``.
-
-    Attributes:
-        request_id: The request.
-        campaign: Its campaign.
-        source: The source that must run it.
-        status: ``queued``, ``claimed`` or ``running``.
-        worker: The lease holder, None while queued.
-        attempts: Claims so far.
-        waiting_s: Seconds since it was queued (or re-queued, for its current wait).
-        lease_age_s: Seconds since the current claim; None while queued.
-        heartbeat_age_s: Seconds since the last heartbeat; None while queued.
-        expires_in_s: Seconds until the lease lapses; None while queued.
-        cycles_streamed: Highest cycle streamed by the current attempt (0 before any).
-        stop_after: The stop order's cycle, if one was written.
-    """
-
-    request_id: str
-    campaign: str
-    source: str
-    status: str
-    worker: str | None
-    attempts: int
-    waiting_s: float
-    lease_age_s: float | None
-    heartbeat_age_s: float | None
-    expires_in_s: float | None
-    cycles_streamed: int
     stop_after: int | None
 
 
@@ -373,6 +340,16 @@ class WorkQueue:
                     seen.setdefault((observation.observable, observation.index), observation)
             return int(attempt), sorted(seen.values(), key=lambda o: (o.index, o.observable))
 
+    def statuses(self, request_ids: Iterable[str]) -> dict[str, RequestStatus]:
+        """The current status of each of ``request_ids`` (one query; unknown ids are absent)."""
+        wanted = list(request_ids)
+        if not wanted:
+            return {}
+        with self.store._session() as session:
+            rows = session.execute(select(RequestRow.id, RequestRow.status)
+                                   .where(RequestRow.id.in_(wanted))).all()
+        return {request_id: RequestStatus(status) for request_id, status in rows}
+
     # ------------------------------------------------------------------ stopping
 
     def order_stop(self, request_id: str, after_cycle: int, reason: str, *,
@@ -558,43 +535,8 @@ class WorkQueue:
             pass  # settled meanwhile: by its worker's post, or by another process's expiry
 
     def snapshot(self, campaign: str | None = None) -> list[QueueEntry]:
-        """Requests queued, claimed or running, oldest first, with their leases' ages."""
-        with self.store._session() as session:
-            now = store_now(session)
-            query = (select(RequestRow, SourceRow.name, CampaignRow.name)
-                     .join(SourceRow, SourceRow.id == RequestRow.source_id)
-                     .join(CampaignRow, CampaignRow.id == RequestRow.campaign_id)
-                     .where(RequestRow.status.in_((RequestStatus.QUEUED.value, *LIVE))))
-            if campaign is not None:
-                query = query.where(CampaignRow.name == campaign)
-            rows = session.execute(query.order_by(RequestRow.created_at, RequestRow.id)).all()
-            streamed = dict(session.execute(
-                select(CycleChunkRow.request_id, func.max(CycleChunkRow.last_cycle))
-                .join(RequestRow, and_(RequestRow.id == CycleChunkRow.request_id,
-                                       RequestRow.attempts == CycleChunkRow.attempt))
-                .where(RequestRow.status.in_(LIVE)).group_by(CycleChunkRow.request_id)).all())
-            orders = dict(session.execute(select(StopOrderRow.request_id, StopOrderRow.after_cycle)
-                                          .join(RequestRow, RequestRow.id == StopOrderRow.request_id)
-                                          .where(RequestRow.status.in_(LIVE))).all())
-            entries = []
-            for row, source, campaign_name in rows:
-                held = row.status in LIVE
-
-                def age(moment: datetime | None) -> float | None:
-                    return None if moment is None else max(0.0, (now - moment).total_seconds())
-
-                requeued = row.attempts > 0 and not held
-                since = (row.heartbeat_at or row.created_at) if requeued else row.created_at
-                entries.append(QueueEntry(
-                    request_id=row.id, campaign=campaign_name, source=source, status=row.status,
-                    worker=row.claimed_by if held else None, attempts=row.attempts,
-                    waiting_s=age(since) or 0.0,
-                    lease_age_s=age(row.claimed_at) if held else None,
-                    heartbeat_age_s=age(row.heartbeat_at) if held else None,
-                    expires_in_s=((row.lease_expires_at - now).total_seconds()
-                                  if held and row.lease_expires_at is not None else None),
-                    cycles_streamed=int(streamed.get(row.id, 0) or 0), stop_after=orders.get(row.id)))
-            return entries
+        """Requests queued, claimed or running, oldest first, with their leases' ages (reads only)."""
+        return queue_snapshot(self.store, campaign)
 
 
 def _log(session: Session, request_id: str, status: str, detail: str) -> None:
