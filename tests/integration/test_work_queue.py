@@ -102,6 +102,7 @@ def test_streamed_cycles_are_idempotent_per_range_and_read_back_in_order(store: 
     attempt, seen = queue.streamed(request_id)
     assert attempt == 1 and [o.index for o in seen] == [1, 2, 3, 4, 5, 6]
     assert queue.snapshot()[0].cycles_streamed == 6
+    assert queue.chunk_counts([request_id, "no-such-request"]) == {request_id: 2}  # the re-send adds none
     with pytest.raises(InvalidInputError, match="does not declare SEI thickness"):
         queue.stream(claim, (Observation(observable="SEI thickness [m]", index=7, index_unit="cycle",
                                          value=4e-9, unit="m"),))

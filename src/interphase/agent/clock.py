@@ -99,6 +99,7 @@ class RealClock:
         self._base_h = 0.0
         self._origin = time.monotonic()
         self._reviewed: dict[str, int] = {}
+        self._chunks: dict[str, int] = {}
 
     def start(self, clock_h: float) -> None:
         """Let campaign time run on from ``clock_h`` (its value when the campaign last stopped)."""
@@ -150,11 +151,13 @@ class RealClock:
     def _stream(self, flights: Sequence[Flight], review_every: int) -> bool:
         """Read the cycles streamed so far; True when a test has reached its next review cycle."""
         due_review = False
-        for flight in flights:
-            if flight.result is not None or flight.stopped_at_h is not None:
-                continue
-            attempt, observations = self.queue.streamed(flight.request_id)
-            flight.streamed = tuple(observations)
+        running = [f for f in flights if f.result is None and f.stopped_at_h is None]
+        counts = self.queue.chunk_counts(f.request_id for f in running)
+        for flight in running:
+            count = counts.get(flight.request_id, 0)
+            if count != self._chunks.get(flight.request_id, 0):
+                self._chunks[flight.request_id] = count
+                flight.streamed = tuple(self.queue.streamed(flight.request_id)[1])
             done = flight.cycles_at(0.0)
             if review_every > 0 and done // review_every > self._reviewed.get(flight.request_id, 0):
                 self._reviewed[flight.request_id] = done // review_every

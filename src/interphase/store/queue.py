@@ -340,6 +340,21 @@ class WorkQueue:
                     seen.setdefault((observation.observable, observation.index), observation)
             return int(attempt), sorted(seen.values(), key=lambda o: (o.index, o.observable))
 
+    def chunk_counts(self, request_ids: Iterable[str]) -> dict[str, int]:
+        """How many chunks each of ``request_ids`` has streamed, over all attempts (one query).
+
+        A poller re-reads a request's cycles with :meth:`streamed` only when its count has
+        changed. Requests without chunks are absent.
+        """
+        wanted = list(request_ids)
+        if not wanted:
+            return {}
+        with self.store._session() as session:
+            rows = session.execute(select(CycleChunkRow.request_id, func.count())
+                                   .where(CycleChunkRow.request_id.in_(wanted))
+                                   .group_by(CycleChunkRow.request_id)).all()
+        return {request_id: int(count) for request_id, count in rows}
+
     def statuses(self, request_ids: Iterable[str]) -> dict[str, RequestStatus]:
         """The current status of each of ``request_ids`` (one query; unknown ids are absent)."""
         wanted = list(request_ids)
