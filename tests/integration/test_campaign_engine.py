@@ -120,6 +120,15 @@ def test_a_stopped_test_keeps_its_cycles_and_costs_only_its_hours(store: Store, 
         assert "meets_target" not in result.metadata  # a stopped test is no candidate
 
 
+def test_max_runs_caps_a_proposal_that_would_overshoot_it(store: Store, short_world: Path) -> None:
+    outcome = _run(store, name="capped", world=str(short_world), strategy=StopAfterTen.name, seed=0,
+                   stop={"max_runs": 3, "until_verified": False})
+    (launch, *_) = [d.chosen for d in store.list_decisions("capped") if d.chosen["kind"] == "launch"]
+    assert outcome.status == "max_runs" and outcome.runs == 3
+    assert len(launch["runs"]) == 3  # offered three slots, not the lab's free channels
+    assert len(store.list_requests(campaign="capped")) == 3
+
+
 def test_simulations_use_cpu_workers_and_lab_tests_channels(store: Store) -> None:
     plan = resolve(RunConfig(name="resources", world="sei-life", strategy="trial-and-error"))
     assert plan.resource_of["pybamm-spm"] == CPU and plan.resource_of["lab-cell"] == "lab-cell"

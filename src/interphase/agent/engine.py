@@ -142,9 +142,10 @@ class Engine:
             self._queue_replicates()
             view = self._view()
             for resource, free in view.free.items():
-                if free > 0 and self._can_launch(resource):
+                room = min(free, self._runs_left())
+                if room > 0 and self._can_launch(resource):
                     with self._seeded(f"propose:{resource}"), self._timed():
-                        proposal = self.strategy.propose(view, resource, free)
+                        proposal = self.strategy.propose(view, resource, room)
                     if proposal is not None and proposal.chosen:
                         self._launch(proposal, resource, kind="launch")
                         view = self._view()
@@ -210,7 +211,8 @@ class Engine:
         self._guard()  # a decision may have taken minutes: no designs stored for a lost campaign
         index = self.decisions
         requests, runs, designs = [], [], []
-        for j, scored in enumerate(proposal.chosen):
+        room = self._runs_left()
+        for j, scored in enumerate(proposal.chosen if room == math.inf else proposal.chosen[:int(room)]):
             option = scored.option
             stored = self.store.add_designs(self.campaign, [option.design])[0]
             key = f"{self.campaign}:d{index:05d}:{j}"
@@ -248,10 +250,14 @@ class Engine:
         if not self.clock.real:
             self.store.claim_request(request_id, WORKER, lease=self._fence)
 
+    def _runs_left(self) -> int | float:
+        """Runs ``stop.max_runs`` still allows, counting those in flight (inf: no limit)."""
+        limit = self.config.stop.max_runs
+        return math.inf if limit is None else max(0, limit - len(self.completed) - len(self.flights))
+
     def _can_launch(self, resource: str) -> bool:
         """Whether the budgets and the run limit leave room for another run on ``resource``."""
-        limit = self.config.stop.max_runs
-        if limit is not None and len(self.completed) + len(self.flights) >= limit:
+        if self._runs_left() <= 0:
             return False
         spent = self._spent(include_running=True)
         budget = self.budget
@@ -283,7 +289,7 @@ class Engine:
         """Queue the replicates a hit needs, on free channels of the highest-fidelity source."""
         highest = self.plan.highest_fidelity
         resource = self.plan.resource_of[highest]
-        free = self._free().get(resource, 0)
+        free = min(self._free().get(resource, 0), self._runs_left())
         if free <= 0 or not self._can_launch(resource):
             return
         protocol = self.plan.world.protocol
