@@ -18,13 +18,10 @@ from interphase.agent.plan import resolve
 from interphase.schema import canonical_hash
 from interphase.schema.run_config import RunConfig
 from interphase.store import Store
+from support.decision_logs import decisions_without_timings
 from support.short_campaigns import SimulateThenTest, register, write_short_world
 
 pytestmark = pytest.mark.timeout(600)
-
-WALL_CLOCK_FIELDS = ("decide_seconds", "wall_seconds", "cpu_hours")
-"""Measured on this machine, so they differ from run to run: decision time, wall time, CPU time."""
-
 
 @pytest.fixture(scope="module", autouse=True)
 def registered() -> None:
@@ -34,21 +31,6 @@ def registered() -> None:
 @pytest.fixture
 def short_world(tmp_path: Path) -> Path:
     return write_short_world(tmp_path)
-
-
-def decisions_without_timings(store: Store, campaign: str) -> list[dict[str, Any]]:
-    """The decision log with wall-clock timings left out and store ids (random) named by content."""
-    names = {r.id: r.idempotency_key for r in store.list_requests(campaign)}
-    names |= {d.id: canonical_hash(d.design.values) for d in store.list_designs(campaign)}
-
-    def strip(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k not in WALL_CLOCK_FIELDS}
-        if isinstance(value, list):
-            return [strip(v) for v in value]
-        return names.get(value, value) if isinstance(value, str) else value
-
-    return [{"chosen": strip(d.chosen), "reason": d.reason} for d in store.list_decisions(campaign)]
 
 
 def results_by_key(store: Store, campaign: str) -> dict[str, Any]:
