@@ -36,6 +36,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 
-clean:  # keeps the committed discovery ledger (benchmarks/results/discovery-*.json) and its stores
+clean:  # keeps the committed results (the discovery ledger, queue, real-clock and process figures) and the ledger's stores
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache
-	find benchmarks/results -type f ! -name 'discovery-*.json' ! -name 'discovery-*.db*' -delete 2>/dev/null || true
+	find benchmarks/results -type f ! -name 'discovery-*.json' ! -name 'discovery-*.db*' ! -name 'queue_throughput.json' \
+		! -name 'real_clock-*.json' ! -name 'campaign_processes.json' -delete 2>/dev/null || true
