@@ -11,7 +11,9 @@ streamed cycles, and what the status log says of claims and refusals.
     python benchmarks/real_clock.py --backend sqlite --time-scale 3600
     python benchmarks/real_clock.py --backend postgresql --time-scale 3600
 
-Writes ``benchmarks/results/real_clock-<backend>.json``.
+Writes ``benchmarks/results/real_clock-<backend>.json``; ``--decisions FILE`` also writes the
+campaign's decision log, to compare two runs (the backends, for one) decision by decision.
+Both backends name the campaign ``real-clock-s<seed>``, so they draw the same lab.
 """
 
 from __future__ import annotations
@@ -93,6 +95,19 @@ def summarise(url: str, campaign: str, wall_s: float, outputs: dict[str, str]) -
         store.close()
 
 
+def write_decisions(url: str, campaign: str, path: Path) -> None:
+    """The campaign's decision log as JSON lines, oldest first, with the store's timestamps."""
+    store = Store(url)
+    try:
+        lines = [json.dumps({"created_at": d.created_at.isoformat(), "request_id": d.request_id,
+                             "chosen": d.chosen, "reason": d.reason}, default=str)
+                 for d in store.list_decisions(campaign)]
+    finally:
+        store.close()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the campaign with its two workers and write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -102,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--wall-hours", type=float, default=0.5, help="the campaign's wall-clock budget")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--decisions", type=Path, default=None,
+                        help="also write the campaign's decision log here, one JSON object a line")
     args = parser.parse_args(argv)
     name = f"real-clock-s{args.seed}"  # one name on every backend: request seeds derive from it
     with ExitStack() as stack, tempfile.TemporaryDirectory() as scratch:
@@ -131,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(WORKERS):
             outputs[f"worker-{i}"] = (folder / f"worker-{i}.log").read_text()[-2000:]
         row = summarise(url, name, wall_s, outputs)
+        if args.decisions is not None:
+            write_decisions(url, name, args.decisions)
     row.update(backend=args.backend, time_scale=args.time_scale, seed=args.seed, workers=WORKERS, slots=SLOTS)
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"real_clock-{args.backend}.json"
