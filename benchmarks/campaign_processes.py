@@ -31,7 +31,7 @@ from interphase.agent.plan import resolve  # noqa: E402
 from interphase.execution import available_cpus  # noqa: E402
 from interphase.schema.run_config import RunConfig  # noqa: E402
 from interphase.store import Store  # noqa: E402
-from support.decision_logs import decisions_without_timings  # noqa: E402
+from support.decision_logs import decisions_without_timings, first_difference  # noqa: E402
 
 RESULTS_DIR = ROOT / "benchmarks" / "results"
 
@@ -103,9 +103,12 @@ def main(argv: list[str] | None = None) -> int:
     first = rows[0]["wall_seconds"]
     for row in rows:
         row["ratio_to_first"] = row["wall_seconds"] / first
-    identical = all(log == logs[0] for log in logs)
+    differences = {str(row["processes"]): difference for row, log in zip(rows[1:], logs[1:], strict=True)
+                   if (difference := first_difference(logs[0], log)) is not None}
+    identical = not differences
     report = {"world": "sei-life", "strategy": "interphase", "seed": args.seed, "rows": rows,
-              "identical_decision_logs": identical, "cpus": available_cpus(), "machine": platform.platform(),
+              "identical_decision_logs": identical, "first_differences": differences,
+              "cpus": available_cpus(), "machine": platform.platform(),
               "code_version": code_version()}
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "campaign_processes.json"

@@ -13,8 +13,11 @@ from typing import Any
 from interphase.schema import canonical_hash
 from interphase.store import Store
 
-WALL_CLOCK_FIELDS = ("decide_seconds", "wall_seconds", "cpu_hours")
-"""Measured on this machine, so they differ from run to run: decision time, wall time, CPU time."""
+WALL_CLOCK_FIELDS = ("decide_seconds", "fit_seconds", "select_seconds", "seconds", "wall_seconds",
+                     "cpu_hours")
+"""Measured on this machine, so they differ from run to run: the time to decide, to fit the model
+and to select a batch (the interphase agent's scores), a search's time (the GP baselines' scores),
+wall time and CPU time."""
 
 
 def decisions_without_timings(store: Store, campaign: str) -> list[dict[str, Any]]:
@@ -30,3 +33,16 @@ def decisions_without_timings(store: Store, campaign: str) -> list[dict[str, Any
         return names.get(value, value) if isinstance(value, str) else value
 
     return [{"chosen": strip(d.chosen), "reason": d.reason} for d in store.list_decisions(campaign)]
+
+
+def first_difference(first: list[dict[str, Any]], other: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Where two logs from :func:`decisions_without_timings` part: the index and both entries.
+
+    ``None`` if they are equal; an entry is ``None`` where its log has ended.
+    """
+    for i in range(max(len(first), len(other))):
+        a = first[i] if i < len(first) else None
+        b = other[i] if i < len(other) else None
+        if a != b:
+            return {"index": i, "first": a, "other": b}
+    return None
